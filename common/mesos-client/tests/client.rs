@@ -432,3 +432,32 @@ async fn an_error_event_on_subscribe_is_fatal() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn moves_to_a_new_leader_when_detection_says_so() -> anyhow::Result<()> {
+    let old = FakeMaster::start(Duration::from_millis(200)).await?;
+    let new = FakeMaster::start(Duration::from_millis(200)).await?;
+    let (leader, leader_rx) = watch::channel(Some(old.url()));
+    let (handle, events) = mesos_client::start(config(ContentType::Protobuf), leader_rx)?;
+    let mut client = Client {
+        handle,
+        events,
+        _leader: leader.clone(),
+    };
+    let (framework_id, at) = client.subscribed().await?;
+    assert_eq!(at, old.url());
+
+    leader.send_replace(Some(new.url()));
+    client
+        .expect("Disconnected", |e| {
+            matches!(e, SchedulerEvent::Disconnected { .. })
+        })
+        .await?;
+    let (again, at) = client.subscribed().await?;
+    assert_eq!((again, at), (framework_id.clone(), new.url()));
+    let resubscribe = subscribe_calls(&new)
+        .pop()
+        .context("SUBSCRIBE on the new leader")?;
+    assert_eq!(resubscribe.call.framework_id, Some(framework_id));
+    Ok(())
+}
