@@ -9,9 +9,11 @@
 //! Modules: [`resources`] (fixed-point scalars, port ranges, reading offers),
 //! [`constraints`] (placement rules on hostname and attributes), [`node`]
 //! (a node's spec, placement, task and derived lifecycle stage), [`offer`]
-//! (offer evaluation into RESERVE/CREATE/LAUNCH and DESTROY/UNRESERVE).
+//! (offer evaluation into RESERVE/CREATE/LAUNCH and DESTROY/UNRESERVE),
+//! [`planner`] (offers + nodes + time → accepts, declines, kills).
 
 pub mod constraints;
 pub mod node;
 pub mod offer;
+pub mod planner;
 pub mod resources;

@@ -1,0 +1,923 @@
+//! The planner: from the nodes, the offers at hand and the time, decide what
+//! to accept, decline and kill.
+//!
+//! [`decide`] mutates the nodes it is given (new placements, launched task
+//! records, waiting reasons) and returns the calls to make. The runtime must
+//! persist the mutated nodes *before* sending the calls, so that every ID a
+//! call uses (reservation labels, volume ID, task ID) is known after a crash.
+//! [`on_status`] folds a task status update into the nodes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mesos_proto::v1::{self, OfferId, TaskState, offer::Operation, task_status::Reason};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    constraints::Host,
+    node::{Goal, Millis, Node, RelaunchPolicy, Stage, TaskPhase, TaskRecord},
+    offer::{Context, LaunchResources, fit_existing, fit_new, release},
+    resources::{OfferView, Ranges, Scalars},
+};
+
+/// Framework-wide settings of the planner.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Reservation identity and executor overhead.
+    pub context: Context,
+    /// Prefix of task IDs (the framework name).
+    pub framework: String,
+    /// Relaunch backoff and limits.
+    pub policy: RelaunchPolicy,
+    /// How long to refuse an offer we cannot use while work is pending.
+    pub decline_busy_seconds: f64,
+    /// How long to refuse an offer when there is nothing to do.
+    pub decline_idle_seconds: f64,
+}
+
+/// A launch to add to an ACCEPT once the service has built the task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Launch {
+    /// The node launched.
+    pub node: String,
+    /// The task ID (already stored on the node).
+    pub task_id: String,
+    /// Resources for executor and task.
+    pub resources: LaunchResources,
+}
+
+/// One ACCEPT: operations in order, and the launches to append after them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Accept {
+    /// The offer used.
+    pub offer_id: OfferId,
+    /// The agent it came from.
+    pub agent_id: String,
+    /// RESERVE/CREATE/DESTROY/UNRESERVE operations, in order.
+    pub operations: Vec<Operation>,
+    /// Launches; each LAUNCH goes after `operations`.
+    pub launches: Vec<Launch>,
+}
+
+/// What the runtime should do next.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Decision {
+    /// Offers to accept.
+    pub accepts: Vec<Accept>,
+    /// Offers to decline, with the filter duration.
+    pub declines: Vec<(OfferId, f64)>,
+    /// Tasks to kill: (node, task ID, agent ID).
+    pub kills: Vec<(String, String, String)>,
+    /// Whether more offers are needed (REVIVE) or not (SUPPRESS).
+    pub wants_offers: bool,
+    /// When to call `decide` again even without new input (a backoff ends).
+    pub wake_at: Option<Millis>,
+}
+
+/// Why the last offers did not fit a node, per agent hostname.
+pub type Explanations = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+fn needs_launch(node: &Node, policy: &RelaunchPolicy, now: Millis) -> bool {
+    node.goal == Goal::Running
+        && !node.task_active()
+        && node.stage(policy) != Stage::Failed
+        && node.backoff_until.is_none_or(|t| t <= now)
+}
+
+fn persistence_id(config: &Config, node: &Node) -> String {
+    format!(
+        "{}-{}-v{}",
+        config.context.reserver.instance,
+        node.id,
+        node.generation + 1
+    )
+}
+
+/// Takes what a fit uses out of the offer view, so the next node sees the rest.
+fn consume(view: &mut OfferView, used: &Scalars, ports: &Ranges, from_free: bool) {
+    if from_free {
+        view.free = Scalars {
+            cpus: view.free.cpus - used.cpus,
+            mem: view.free.mem - used.mem,
+            disk: view.free.disk - used.disk,
+        };
+    }
+    view.free_ports = view.free_ports.difference(ports);
+}
+
+/// Decides what to do with `offers` at time `now`; see the module docs.
+pub fn decide(
+    nodes: &mut BTreeMap<String, Node>,
+    offers: &[v1::Offer],
+    now: Millis,
+    config: &Config,
+    explanations: &mut Explanations,
+) -> Decision {
+    let policy = &config.policy;
+    let mut decision = Decision::default();
+
+    // Kills first: nodes whose task must stop.
+    for node in nodes.values_mut() {
+        let wants_stop = node.goal != Goal::Running || node.replacing;
+        if let (true, Some(task), Some(placement)) =
+            (wants_stop, node.task.as_mut(), node.placement.as_ref())
+            && matches!(
+                task.phase,
+                TaskPhase::Launching
+                    | TaskPhase::Starting
+                    | TaskPhase::Running
+                    | TaskPhase::Unreachable
+            )
+        {
+            task.phase = TaskPhase::Killing;
+            decision.kills.push((
+                node.id.clone(),
+                task.task_id.clone(),
+                placement.agent_id.clone(),
+            ));
+        }
+    }
+
+    // A replaced node gives up its placement once its task is gone; its old
+    // reservation is then an orphan the ledger below releases.
+    for node in nodes.values_mut() {
+        if node.replacing && !node.task_active() {
+            node.placement = None;
+            node.replacing = false;
+            node.failures = 0;
+            node.backoff_until = None;
+        }
+    }
+
+    for offer in offers {
+        let mut view = OfferView::read(offer, &config.context.reserver);
+        let agent = offer.agent_id.value.clone();
+        let mut operations = Vec::new();
+        let mut launches = Vec::new();
+
+        // The ledger: our reservations on this agent that no node should hold here.
+        let owners: Vec<String> = view.reserved.keys().cloned().collect();
+        for owner in owners {
+            let keep = nodes.get(&owner).is_some_and(|n| {
+                n.goal != Goal::Removed && n.placement.as_ref().is_some_and(|p| p.agent_id == agent)
+            });
+            let busy = nodes.get(&owner).is_some_and(Node::task_active);
+            if !keep && !busy {
+                operations.extend(release(&view, &owner));
+                view.reserved.remove(&owner);
+                if let Some(node) = nodes.get_mut(&owner)
+                    && node.goal == Goal::Removed
+                    && node.placement.as_ref().is_some_and(|p| p.agent_id == agent)
+                {
+                    node.placement = None;
+                }
+            }
+        }
+        // A removed node whose reservation is no longer offered at all is gone too.
+        for node in nodes.values_mut() {
+            if node.goal == Goal::Removed
+                && !node.task_active()
+                && node.placement.as_ref().is_some_and(|p| p.agent_id == agent)
+                && !view.reserved.contains_key(&node.id)
+            {
+                node.placement = None;
+            }
+        }
+
+        // Placed nodes on this agent that should run.
+        let ids: Vec<String> = nodes.keys().cloned().collect();
+        for id in &ids {
+            let Some(node) = nodes.get(id) else { continue };
+            let Some(placement) = node.placement.clone().filter(|p| p.agent_id == agent) else {
+                continue;
+            };
+            if !needs_launch(node, policy, now) {
+                continue;
+            }
+            match fit_existing(&config.context, id, &node.spec, &placement, offer, &view) {
+                Ok(fit) => {
+                    let lacks = view
+                        .reserved
+                        .get(id)
+                        .map(|held| {
+                            held.scalars.shortfall(
+                                &(node.spec.resources + config.context.executor_overhead),
+                            )
+                        })
+                        .unwrap_or(node.spec.resources + config.context.executor_overhead);
+                    let held_ports = view
+                        .reserved
+                        .get(id)
+                        .map(|h| h.ports.clone())
+                        .unwrap_or_default();
+                    let placed_ports = Ranges::of_ports(placement.ports.values().copied());
+                    consume(
+                        &mut view,
+                        &lacks,
+                        &placed_ports.difference(&held_ports),
+                        true,
+                    );
+                    operations.extend(fit.prepare);
+                    if let Some(node) = nodes.get_mut(id) {
+                        launches.push(start_task(node, fit.launch, now, config));
+                    }
+                }
+                Err(reasons) => {
+                    let hostname = offer.hostname.clone();
+                    if let Some(node) = nodes.get_mut(id) {
+                        node.waiting_reason = Some(format!(
+                            "waiting for its reservation on {hostname}: {}",
+                            reasons.join("; ")
+                        ));
+                    }
+                    explanations
+                        .entry(id.clone())
+                        .or_default()
+                        .insert(hostname, reasons);
+                }
+            }
+        }
+
+        // Unplaced nodes, in ID order, each seeing the ones placed before it.
+        for id in &ids {
+            let Some(node) = nodes.get(id) else { continue };
+            if node.placement.is_some() || !needs_launch(node, policy, now) {
+                continue;
+            }
+            let peer_hosts: Vec<(String, Host)> = nodes
+                .values()
+                .filter(|n| n.id != *id && n.goal != Goal::Removed)
+                .filter_map(|n| n.placement.as_ref().map(|p| (n.id.clone(), p.host.clone())))
+                .collect();
+            let peers: Vec<(&str, &Host)> =
+                peer_hosts.iter().map(|(i, h)| (i.as_str(), h)).collect();
+            let volume_id = persistence_id(config, node);
+            match fit_new(
+                &config.context,
+                id,
+                &node.spec,
+                offer,
+                &view,
+                &peers,
+                &volume_id,
+            ) {
+                Ok(fit) => {
+                    let used = node.spec.resources + config.context.executor_overhead;
+                    let ports = Ranges::of_ports(fit.placement.ports.values().copied());
+                    consume(&mut view, &used, &ports, true);
+                    operations.extend(fit.prepare);
+                    explanations.remove(id);
+                    if let Some(node) = nodes.get_mut(id) {
+                        node.placement = Some(fit.placement);
+                        launches.push(start_task(node, fit.launch, now, config));
+                    }
+                }
+                Err(reasons) => {
+                    let hostname = offer.hostname.clone();
+                    explanations
+                        .entry(id.clone())
+                        .or_default()
+                        .insert(hostname.clone(), reasons.clone());
+                    if let Some(node) = nodes.get_mut(id) {
+                        node.waiting_reason = Some(format!(
+                            "no offer fits yet (last: {hostname}: {})",
+                            reasons.join("; ")
+                        ));
+                    }
+                }
+            }
+        }
+
+        if operations.is_empty() && launches.is_empty() {
+            decision.declines.push((offer.id.clone(), 0.0));
+        } else {
+            decision.accepts.push(Accept {
+                offer_id: offer.id.clone(),
+                agent_id: agent,
+                operations,
+                launches,
+            });
+        }
+    }
+
+    // Nodes in backoff count as pending: they will want an offer soon.
+    let pending: BTreeSet<&str> = nodes
+        .values()
+        .filter(|n| {
+            needs_launch(n, policy, u64::MAX) || (n.goal == Goal::Removed && n.placement.is_some())
+        })
+        .map(|n| n.id.as_str())
+        .collect();
+    decision.wants_offers = !pending.is_empty();
+    let refuse = if decision.wants_offers {
+        config.decline_busy_seconds
+    } else {
+        config.decline_idle_seconds
+    };
+    for (_, seconds) in &mut decision.declines {
+        *seconds = refuse;
+    }
+    decision.wake_at = nodes
+        .values()
+        .filter(|n| n.goal == Goal::Running && !n.task_active())
+        .filter_map(|n| n.backoff_until)
+        .filter(|t| *t > now)
+        .min();
+    decision
+}
+
+/// Records a new task generation on `node` and returns its launch.
+fn start_task(node: &mut Node, resources: LaunchResources, now: Millis, config: &Config) -> Launch {
+    node.generation += 1;
+    let task_id = Node::task_id(&config.framework, &node.id, node.generation);
+    node.task = Some(TaskRecord {
+        task_id: task_id.clone(),
+        generation: node.generation,
+        phase: TaskPhase::Launching,
+        last_state: None,
+        message: None,
+        launched_at: now,
+    });
+    node.waiting_reason = None;
+    Launch {
+        node: node.id.clone(),
+        task_id,
+        resources,
+    }
+}
+
+/// What a status update meant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatusOutcome {
+    /// It concerned a node's current task.
+    Applied {
+        /// The node.
+        node: String,
+    },
+    /// An old generation of a node, or a duplicate: nothing to do.
+    Stale,
+    /// A task no node knows: it should be killed.
+    Unknown,
+}
+
+fn is_terminal(state: TaskState) -> bool {
+    matches!(
+        state,
+        TaskState::TaskFinished
+            | TaskState::TaskFailed
+            | TaskState::TaskKilled
+            | TaskState::TaskError
+            | TaskState::TaskLost
+            | TaskState::TaskDropped
+            | TaskState::TaskGone
+            | TaskState::TaskGoneByOperator
+    )
+}
+
+/// Folds a status update into the nodes.
+pub fn on_status(
+    nodes: &mut BTreeMap<String, Node>,
+    status: &v1::TaskStatus,
+    now: Millis,
+    policy: &RelaunchPolicy,
+) -> StatusOutcome {
+    let task_id = &status.task_id.value;
+    let Some(node) = nodes
+        .values_mut()
+        .find(|n| n.task.as_ref().is_some_and(|t| &t.task_id == task_id))
+    else {
+        return StatusOutcome::Unknown;
+    };
+    let state = status.state();
+    let Some(task) = node.task.as_mut() else {
+        return StatusOutcome::Unknown;
+    };
+    if task.phase == TaskPhase::Terminated {
+        return StatusOutcome::Stale;
+    }
+    task.last_state = Some(state.as_str_name().to_owned());
+    let reason = status
+        .reason
+        .and_then(|r| Reason::try_from(r).ok())
+        .map(|r| r.as_str_name().to_owned());
+    task.message = match (status.message.as_deref(), reason) {
+        (Some(m), Some(r)) if !m.is_empty() => Some(format!("{m} ({r})")),
+        (Some(m), _) if !m.is_empty() => Some(m.to_owned()),
+        (_, r) => r,
+    };
+    match state {
+        TaskState::TaskStaging | TaskState::TaskStarting => task.phase = TaskPhase::Starting,
+        TaskState::TaskRunning => {
+            task.phase = TaskPhase::Running;
+            node.failures = 0;
+            node.backoff_until = None;
+            node.unreachable_since = None;
+        }
+        TaskState::TaskKilling => task.phase = TaskPhase::Killing,
+        TaskState::TaskUnreachable | TaskState::TaskUnknown => {
+            task.phase = TaskPhase::Unreachable;
+            node.unreachable_since.get_or_insert(now);
+        }
+        terminal if is_terminal(terminal) => {
+            let expected = task.phase == TaskPhase::Killing || node.goal != Goal::Running;
+            // A launch on a rescinded or stale offer is not the node's fault.
+            let invalid_offer = status.reason == Some(Reason::InvalidOffers as i32);
+            task.phase = TaskPhase::Terminated;
+            if !expected && !invalid_offer {
+                node.failures = node.failures.saturating_add(1);
+                node.backoff_until = Some(now + policy.delay(node.failures));
+            }
+        }
+        _ => {}
+    }
+    StatusOutcome::Applied {
+        node: node.id.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        constraints::parse_list,
+        node::{NodeSpec, PortSpec},
+        resources::{Milli, Reserver, ports_resource, scalar_resource},
+    };
+    use mesos_proto::v1::{Resource, offer::operation, resource};
+
+    const NOW: Millis = 1_000_000;
+
+    fn config() -> Config {
+        Config {
+            context: Context {
+                reserver: Reserver {
+                    role: "kafka".into(),
+                    principal: "kafka".into(),
+                    instance: "i1".into(),
+                },
+                executor_overhead: Scalars {
+                    cpus: Milli(100),
+                    mem: Milli(32_000),
+                    disk: Milli::ZERO,
+                },
+                volume_path: "data".into(),
+            },
+            framework: "kafka".into(),
+            policy: RelaunchPolicy {
+                initial_delay_ms: 1_000,
+                max_delay_ms: 8_000,
+                max_failures: 3,
+                stickiness_ms: 60_000,
+            },
+            decline_busy_seconds: 5.0,
+            decline_idle_seconds: 3600.0,
+        }
+    }
+
+    fn nodes(count: usize, constraints: &str) -> BTreeMap<String, Node> {
+        (0..count)
+            .map(|i| {
+                let spec = NodeSpec {
+                    resources: Scalars {
+                        cpus: Milli(1000),
+                        mem: Milli(1_024_000),
+                        disk: Milli(5_000_000),
+                    },
+                    ports: vec![PortSpec {
+                        name: "client".into(),
+                        fixed: None,
+                    }],
+                    constraints: parse_list(constraints).expect("valid"),
+                };
+                (i.to_string(), Node::new(i.to_string(), spec))
+            })
+            .collect()
+    }
+
+    /// An offer from `agent` with `cpus` free and `held` reserved resources.
+    fn offer(agent: &str, cpus: f64, held: Vec<Resource>) -> v1::Offer {
+        let role = Some("kafka");
+        let mut resources = vec![
+            scalar_resource("cpus", Milli::from_f64(cpus), None, role),
+            scalar_resource("mem", Milli(32_000_000), None, role),
+            scalar_resource("disk", Milli(100_000_000), None, role),
+            ports_resource(&Ranges::new([(31000, 31099)]), None, role),
+        ];
+        resources.extend(held);
+        v1::Offer {
+            id: OfferId {
+                value: format!("o-{agent}-{}", resources.len()),
+            },
+            framework_id: v1::FrameworkId { value: "fw".into() },
+            agent_id: v1::AgentId {
+                value: agent.into(),
+            },
+            hostname: format!("{agent}.example"),
+            resources,
+            allocation_info: Some(resource::AllocationInfo {
+                role: Some("kafka".into()),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn launched(decision: &Decision) -> Vec<&str> {
+        decision
+            .accepts
+            .iter()
+            .flat_map(|a| a.launches.iter().map(|l| l.node.as_str()))
+            .collect()
+    }
+
+    fn status(task_id: &str, state: TaskState, reason: Option<Reason>) -> v1::TaskStatus {
+        v1::TaskStatus {
+            task_id: v1::TaskId {
+                value: task_id.into(),
+            },
+            state: state as i32,
+            reason: reason.map(|r| r as i32),
+            ..Default::default()
+        }
+    }
+
+    fn task_id(nodes: &BTreeMap<String, Node>, id: &str) -> String {
+        nodes[id]
+            .task
+            .as_ref()
+            .map(|t| t.task_id.clone())
+            .unwrap_or_default()
+    }
+
+    /// The resources a node holds on its agent after its first launch.
+    fn held(decision: &Decision, node: &str) -> Vec<Resource> {
+        let launch = decision
+            .accepts
+            .iter()
+            .flat_map(|a| &a.launches)
+            .find(|l| l.node == node)
+            .expect("node was launched");
+        let mut all = launch.resources.task.clone();
+        all.extend(launch.resources.executor.clone());
+        all
+    }
+
+    #[test]
+    fn unique_hosts_spread_three_nodes_over_three_agents() {
+        let config = config();
+        let mut nodes = nodes(3, "hostname=unique");
+        let offers = [
+            offer("a1", 8.0, vec![]),
+            offer("a2", 8.0, vec![]),
+            offer("a3", 8.0, vec![]),
+        ];
+        let decision = decide(&mut nodes, &offers, NOW, &config, &mut Explanations::new());
+        assert_eq!(launched(&decision), vec!["0", "1", "2"]);
+        let agents: BTreeSet<_> = nodes
+            .values()
+            .filter_map(|n| n.placement.as_ref().map(|p| p.agent_id.clone()))
+            .collect();
+        assert_eq!(agents.len(), 3);
+        for accept in &decision.accepts {
+            let kinds: Vec<_> = accept.operations.iter().map(|o| o.r#type()).collect();
+            assert_eq!(
+                kinds,
+                vec![operation::Type::Reserve, operation::Type::Create]
+            );
+        }
+        assert!(
+            nodes
+                .values()
+                .all(|n| n.stage(&config.policy) == Stage::Reserving)
+        );
+        assert!(!decision.wants_offers, "nothing left to place");
+    }
+
+    #[test]
+    fn one_big_agent_takes_three_nodes_with_distinct_ports() {
+        let mut nodes = nodes(3, "");
+        let decision = decide(
+            &mut nodes,
+            &[offer("a1", 8.0, vec![])],
+            NOW,
+            &config(),
+            &mut Explanations::new(),
+        );
+        assert_eq!(decision.accepts.len(), 1);
+        assert_eq!(decision.accepts[0].launches.len(), 3);
+        let ports: BTreeSet<u64> = nodes
+            .values()
+            .filter_map(|n| n.placement.as_ref().map(|p| p.ports["client"]))
+            .collect();
+        assert_eq!(ports, BTreeSet::from([31000, 31001, 31002]));
+    }
+
+    #[test]
+    fn a_node_that_cannot_be_placed_says_why() {
+        let mut nodes = nodes(2, "hostname=unique");
+        let mut explanations = Explanations::new();
+        let decision = decide(
+            &mut nodes,
+            &[offer("a1", 8.0, vec![])],
+            NOW,
+            &config(),
+            &mut explanations,
+        );
+        assert_eq!(launched(&decision), vec!["0"]);
+        let reason = nodes["1"].waiting_reason.clone().unwrap_or_default();
+        assert!(reason.contains("already has node 0"), "{reason}");
+        assert!(explanations["1"]["a1.example"][0].contains("hostname=unique"));
+        assert!(decision.wants_offers);
+        // Too little cpu is explained the same way.
+        let mut small = self::nodes(1, "");
+        decide(
+            &mut small,
+            &[offer("a9", 0.5, vec![])],
+            NOW,
+            &config(),
+            &mut explanations,
+        );
+        assert!(explanations["0"]["a9.example"][0].contains("more cpus"));
+    }
+
+    #[test]
+    fn a_failed_task_relaunches_on_its_agent_after_a_doubling_backoff() {
+        let config = config();
+        let mut nodes = nodes(1, "");
+        let first = decide(
+            &mut nodes,
+            &[offer("a1", 8.0, vec![])],
+            NOW,
+            &config,
+            &mut Explanations::new(),
+        );
+        let held = held(&first, "0");
+        let t1 = task_id(&nodes, "0");
+        on_status(
+            &mut nodes,
+            &status(&t1, TaskState::TaskRunning, None),
+            NOW,
+            &config.policy,
+        );
+        assert_eq!(nodes["0"].stage(&config.policy), Stage::Running);
+
+        on_status(
+            &mut nodes,
+            &status(&t1, TaskState::TaskFailed, None),
+            NOW,
+            &config.policy,
+        );
+        assert_eq!(nodes["0"].failures, 1);
+        let again = offer("a1", 6.9, held.clone());
+        let early = decide(
+            &mut nodes,
+            std::slice::from_ref(&again),
+            NOW + 500,
+            &config,
+            &mut Explanations::new(),
+        );
+        assert!(early.accepts.is_empty(), "still backing off");
+        assert_eq!(early.wake_at, Some(NOW + 1_000));
+        assert_eq!(
+            early.declines[0].1, 5.0,
+            "short filter while work is pending"
+        );
+
+        let relaunch = decide(
+            &mut nodes,
+            &[again],
+            NOW + 1_000,
+            &config,
+            &mut Explanations::new(),
+        );
+        assert_eq!(launched(&relaunch), vec!["0"]);
+        assert!(
+            relaunch.accepts[0].operations.is_empty(),
+            "uses the reservation as is"
+        );
+        let t2 = task_id(&nodes, "0");
+        assert_ne!(t1, t2);
+        assert_eq!(nodes["0"].generation, 2);
+        // Offers from other agents never take it.
+        on_status(
+            &mut nodes,
+            &status(&t2, TaskState::TaskFailed, None),
+            NOW + 1_000,
+            &config.policy,
+        );
+        assert_eq!(nodes["0"].backoff_until, Some(NOW + 3_000), "doubled");
+        let elsewhere = decide(
+            &mut nodes,
+            &[offer("a2", 8.0, vec![])],
+            NOW + 5_000,
+            &config,
+            &mut Explanations::new(),
+        );
+        assert!(elsewhere.accepts.is_empty());
+    }
+
+    #[test]
+    fn too_many_failures_mark_the_node_failed() {
+        let config = config();
+        let mut nodes = nodes(1, "");
+        let first = decide(
+            &mut nodes,
+            &[offer("a1", 8.0, vec![])],
+            NOW,
+            &config,
+            &mut Explanations::new(),
+        );
+        let held = held(&first, "0");
+        let mut now = NOW;
+        for _ in 0..config.policy.max_failures {
+            let task = task_id(&nodes, "0");
+            on_status(
+                &mut nodes,
+                &status(&task, TaskState::TaskFailed, None),
+                now,
+                &config.policy,
+            );
+            now += 60_000;
+            decide(
+                &mut nodes,
+                &[offer("a1", 6.9, held.clone())],
+                now,
+                &config,
+                &mut Explanations::new(),
+            );
+        }
+        assert_eq!(nodes["0"].stage(&config.policy), Stage::Failed);
+        let decision = decide(
+            &mut nodes,
+            &[offer("a1", 6.9, held)],
+            now + 60_000,
+            &config,
+            &mut Explanations::new(),
+        );
+        assert!(decision.accepts.is_empty());
+        assert_eq!(nodes["0"].failures, config.policy.max_failures);
+    }
+
+    #[test]
+    fn stale_offers_and_old_generations_do_not_count_as_failures() {
+        let config = config();
+        let mut nodes = nodes(1, "");
+        decide(
+            &mut nodes,
+            &[offer("a1", 8.0, vec![])],
+            NOW,
+            &config,
+            &mut Explanations::new(),
+        );
+        let t1 = task_id(&nodes, "0");
+        let dropped = status(&t1, TaskState::TaskDropped, Some(Reason::InvalidOffers));
+        assert_eq!(
+            on_status(&mut nodes, &dropped, NOW, &config.policy),
+            StatusOutcome::Applied { node: "0".into() }
+        );
+        assert_eq!(nodes["0"].failures, 0);
+        assert_eq!(
+            on_status(&mut nodes, &dropped, NOW, &config.policy),
+            StatusOutcome::Stale
+        );
+        assert_eq!(
+            on_status(
+                &mut nodes,
+                &status("nobody", TaskState::TaskRunning, None),
+                NOW,
+                &config.policy
+            ),
+            StatusOutcome::Unknown
+        );
+    }
+
+    #[test]
+    fn removing_a_node_kills_then_destroys_and_unreserves() {
+        let config = config();
+        let mut nodes = nodes(1, "");
+        let first = decide(
+            &mut nodes,
+            &[offer("a1", 8.0, vec![])],
+            NOW,
+            &config,
+            &mut Explanations::new(),
+        );
+        let held = held(&first, "0");
+        let t1 = task_id(&nodes, "0");
+        on_status(
+            &mut nodes,
+            &status(&t1, TaskState::TaskRunning, None),
+            NOW,
+            &config.policy,
+        );
+
+        if let Some(n) = nodes.get_mut("0") {
+            n.goal = Goal::Removed;
+        }
+        let kill = decide(&mut nodes, &[], NOW, &config, &mut Explanations::new());
+        assert_eq!(kill.kills, vec![("0".into(), t1.clone(), "a1".into())]);
+        assert_eq!(nodes["0"].stage(&config.policy), Stage::Removing);
+        on_status(
+            &mut nodes,
+            &status(&t1, TaskState::TaskKilled, None),
+            NOW,
+            &config.policy,
+        );
+        assert_eq!(nodes["0"].failures, 0, "a requested kill is no failure");
+
+        let cleanup = decide(
+            &mut nodes,
+            &[offer("a1", 6.9, held)],
+            NOW,
+            &config,
+            &mut Explanations::new(),
+        );
+        let kinds: Vec<_> = cleanup.accepts[0]
+            .operations
+            .iter()
+            .map(|o| o.r#type())
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![operation::Type::Destroy, operation::Type::Unreserve]
+        );
+        assert_eq!(nodes["0"].stage(&config.policy), Stage::Removed);
+        assert!(!cleanup.wants_offers);
+    }
+
+    #[test]
+    fn orphaned_reservations_are_released_but_never_another_frameworks() {
+        let config = config();
+        let mine = config.context.reserver.reservation("ghost");
+        let other = Reserver {
+            instance: "someone-else".into(),
+            ..config.context.reserver.clone()
+        }
+        .reservation("ghost");
+        let held = vec![
+            scalar_resource("cpus", Milli(500), Some(&mine), Some("kafka")),
+            scalar_resource("cpus", Milli(500), Some(&other), Some("kafka")),
+        ];
+        let mut nodes = BTreeMap::new();
+        let decision = decide(
+            &mut nodes,
+            &[offer("a1", 1.0, held)],
+            NOW,
+            &config,
+            &mut Explanations::new(),
+        );
+        let ops = &decision.accepts[0].operations;
+        assert_eq!(ops.len(), 1);
+        let unreserved = &ops[0].unreserve.as_ref().expect("unreserve").resources;
+        assert_eq!(unreserved.len(), 1);
+        assert_eq!(
+            config.context.reserver.owner_of(&unreserved[0]).as_deref(),
+            Some("ghost")
+        );
+    }
+
+    #[test]
+    fn replace_moves_a_node_and_releases_its_old_agent() {
+        let config = config();
+        let mut nodes = nodes(1, "");
+        let first = decide(
+            &mut nodes,
+            &[offer("a1", 8.0, vec![])],
+            NOW,
+            &config,
+            &mut Explanations::new(),
+        );
+        let held = held(&first, "0");
+        let t1 = task_id(&nodes, "0");
+        on_status(
+            &mut nodes,
+            &status(&t1, TaskState::TaskRunning, None),
+            NOW,
+            &config.policy,
+        );
+
+        if let Some(n) = nodes.get_mut("0") {
+            n.replacing = true;
+        }
+        let kill = decide(&mut nodes, &[], NOW, &config, &mut Explanations::new());
+        assert_eq!(kill.kills.len(), 1);
+        on_status(
+            &mut nodes,
+            &status(&t1, TaskState::TaskKilled, None),
+            NOW,
+            &config.policy,
+        );
+
+        let offers = [offer("a1", 6.9, held), offer("a2", 8.0, vec![])];
+        let moved = decide(&mut nodes, &offers, NOW, &config, &mut Explanations::new());
+        let placement = nodes["0"].placement.clone().expect("placed again");
+        // The old agent's reservation is released, even though a1 still had room.
+        let on_a1 = moved
+            .accepts
+            .iter()
+            .find(|a| a.agent_id == "a1")
+            .expect("a1 accept");
+        assert_eq!(on_a1.operations[0].r#type(), operation::Type::Destroy);
+        assert!(on_a1.launches.is_empty() || placement.agent_id == "a1");
+        assert_ne!(placement.persistence_id, "i1-0-v1", "a new volume");
+        assert_eq!(nodes["0"].generation, 2);
+    }
+}
