@@ -10,10 +10,12 @@
 //! [`constraints`] (placement rules on hostname and attributes), [`node`]
 //! (a node's spec, placement, task and derived lifecycle stage), [`offer`]
 //! (offer evaluation into RESERVE/CREATE/LAUNCH and DESTROY/UNRESERVE),
-//! [`planner`] (offers + nodes + time → accepts, declines, kills).
+//! [`planner`] (offers + nodes + time → accepts, declines, kills), [`plan`]
+//! (deploy, rolling restart/update and replace plans advanced step by step).
 
 pub mod constraints;
 pub mod node;
 pub mod offer;
+pub mod plan;
 pub mod planner;
 pub mod resources;

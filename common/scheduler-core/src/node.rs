@@ -162,6 +162,27 @@ pub struct Node {
     pub replacing: bool,
     /// When the agent was last seen unreachable.
     pub unreachable_since: Option<Millis>,
+    /// Set by a plan step: kill the task and launch it again (not a failure).
+    #[serde(default)]
+    pub restart_requested: bool,
+    /// Held back by a serial deploy plan until its turn.
+    #[serde(default)]
+    pub held: bool,
+    /// The service's own configuration of the node (opaque here).
+    #[serde(default)]
+    pub config: serde_json::Value,
+    /// A configuration change waiting for its rolling-update step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingChange>,
+}
+
+/// A change of spec and service configuration applied at the node's next restart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingChange {
+    /// The new resources, ports and constraints.
+    pub spec: NodeSpec,
+    /// The new service configuration.
+    pub config: serde_json::Value,
 }
 
 /// The lifecycle stage, derived from the stored facts.
@@ -205,6 +226,10 @@ impl Node {
             waiting_reason: None,
             replacing: false,
             unreachable_since: None,
+            restart_requested: false,
+            held: false,
+            config: serde_json::Value::Null,
+            pending: None,
         }
     }
 
@@ -222,6 +247,7 @@ impl Node {
             Goal::Removed if self.placement.is_none() && !self.task_active() => Stage::Removed,
             Goal::Removed => Stage::Removing,
             Goal::Stopped if self.task_active() => Stage::Restarting,
+            Goal::Running if self.restart_requested => Stage::Restarting,
             Goal::Stopped => Stage::Stopped,
             Goal::Running => {
                 if self.failures >= policy.max_failures {

@@ -78,6 +78,7 @@ pub type Explanations = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
 fn needs_launch(node: &Node, policy: &RelaunchPolicy, now: Millis) -> bool {
     node.goal == Goal::Running
+        && !node.held
         && !node.task_active()
         && node.stage(policy) != Stage::Failed
         && node.backoff_until.is_none_or(|t| t <= now)
@@ -117,7 +118,7 @@ pub fn decide(
 
     // Kills first: nodes whose task must stop.
     for node in nodes.values_mut() {
-        let wants_stop = node.goal != Goal::Running || node.replacing;
+        let wants_stop = node.goal != Goal::Running || node.replacing || node.restart_requested;
         if let (true, Some(task), Some(placement)) =
             (wants_stop, node.task.as_mut(), node.placement.as_ref())
             && matches!(
@@ -134,6 +135,18 @@ pub fn decide(
                 task.task_id.clone(),
                 placement.agent_id.clone(),
             ));
+        }
+    }
+
+    // A restart is done with once the old task is gone: the next launch
+    // carries any pending change.
+    for node in nodes.values_mut() {
+        if node.restart_requested && !node.task_active() {
+            node.restart_requested = false;
+            if let Some(change) = node.pending.take() {
+                node.spec = change.spec;
+                node.config = change.config;
+            }
         }
     }
 
@@ -418,7 +431,10 @@ pub fn on_status(
             node.unreachable_since.get_or_insert(now);
         }
         terminal if is_terminal(terminal) => {
-            let expected = task.phase == TaskPhase::Killing || node.goal != Goal::Running;
+            let expected = task.phase == TaskPhase::Killing
+                || node.goal != Goal::Running
+                || node.restart_requested
+                || node.replacing;
             // A launch on a rescinded or stale offer is not the node's fault.
             let invalid_offer = status.reason == Some(Reason::InvalidOffers as i32);
             task.phase = TaskPhase::Terminated;
