@@ -1,0 +1,1163 @@
+//! The event loop: the single owner of the scheduler's state.
+//!
+//! Expected flow: subscribe (with the stored framework ID) → persist the ID →
+//! reconcile → for each OFFERS event, `decide`, persist, then ACCEPT/DECLINE →
+//! for each UPDATE, fold it in, persist, then ACKNOWLEDGE → plans advance as
+//! checks come back. Commands from the REST API arrive on a channel; reads use
+//! the published [`Snapshot`].
+//!
+//! Guarantee: nothing is sent that relies on state not yet persisted. Every
+//! call produced while handling an input is queued, the state is saved, and
+//! only then are the calls sent. A failed save stops the scheduler.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use executor_protocol::{ExecutorBody, ExecutorMessage, SchedulerMessage, TaskDocument};
+use mesos_client::{SchedulerEvent, calls};
+use mesos_proto::{
+    ContentType,
+    v1::{
+        self, AgentId, CommandInfo, ExecutorId, FrameworkId, FrameworkInfo, TaskId, command_info,
+        environment,
+        framework_info::{Capability, capability},
+        scheduler::{Call, Event, event},
+    },
+};
+use scheduler_core::{
+    node::{Goal, Millis, Node, PendingChange, RelaunchPolicy, Stage, TaskPhase},
+    offer::{Context, TaskTemplate, launch, task_info},
+    plan::{self, CheckResult, Checks, Plan, PlanKind, PlanState, Strategy},
+    planner::{self, Decision, Explanations, StatusOutcome},
+    resources::{Reserver, Scalars},
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, error, info, warn};
+use url::Url;
+
+use crate::{
+    command::{Command, CommandError, ErrorKind, PlanAction, Snapshot},
+    service::{ArtifactRef, ClusterView, NodeView, Service, TaskContext},
+    state::{SchedulerState, StateSink},
+};
+
+/// How the scheduler registers and runs its nodes.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Framework name (also `FrameworkInfo.name` and the task ID prefix).
+    pub framework_name: String,
+    /// Unix user executors run as.
+    pub user: String,
+    /// Role reservations are made for.
+    pub role: String,
+    /// Principal of the framework, reservations and volumes.
+    pub principal: String,
+    /// Secret for HTTP basic authentication, if the master requires it.
+    pub secret: Option<String>,
+    /// How long the master keeps our tasks while we are away.
+    pub failover_timeout: Duration,
+    /// Shown in the Mesos UI.
+    pub webui_url: Option<String>,
+    /// Wire format towards the master.
+    pub content_type: ContentType,
+    /// Where agents fetch the executor binary.
+    pub executor_url: String,
+    /// Environment given to every executor.
+    pub executor_env: BTreeMap<String, String>,
+    /// Service artifacts by name.
+    pub artifacts: BTreeMap<String, ArtifactRef>,
+    /// cpus/mem each executor takes on top of its node.
+    pub executor_overhead: Scalars,
+    /// Relaunch backoff and limits.
+    pub policy: RelaunchPolicy,
+    /// How long one plan step may take before the plan pauses.
+    pub step_timeout: Duration,
+    /// Where the persistent volume appears in the sandbox.
+    pub volume_path: String,
+    /// How long to wait for an executor's answer.
+    pub ask_timeout: Duration,
+}
+
+impl RuntimeConfig {
+    /// Defaults for a framework called `name`, with role and principal equal to it.
+    pub fn new(name: &str, executor_url: impl Into<String>) -> Self {
+        RuntimeConfig {
+            framework_name: name.into(),
+            user: "root".into(),
+            role: name.into(),
+            principal: name.into(),
+            secret: None,
+            failover_timeout: Duration::from_secs(7 * 24 * 3600),
+            webui_url: None,
+            content_type: ContentType::Protobuf,
+            executor_url: executor_url.into(),
+            executor_env: BTreeMap::new(),
+            artifacts: BTreeMap::new(),
+            executor_overhead: Scalars {
+                cpus: scheduler_core::resources::Milli(100),
+                mem: scheduler_core::resources::Milli(64_000),
+                disk: scheduler_core::resources::Milli::ZERO,
+            },
+            policy: RelaunchPolicy::default(),
+            step_timeout: Duration::from_secs(600),
+            volume_path: "data".into(),
+            ask_timeout: Duration::from_secs(10),
+        }
+    }
+
+    fn framework_info(&self, id: Option<String>) -> FrameworkInfo {
+        let capability = |t: capability::Type| Capability {
+            r#type: Some(t as i32),
+        };
+        FrameworkInfo {
+            user: self.user.clone(),
+            name: self.framework_name.clone(),
+            id: id.map(|value| FrameworkId { value }),
+            failover_timeout: Some(self.failover_timeout.as_secs_f64()),
+            checkpoint: Some(true),
+            principal: Some(self.principal.clone()),
+            webui_url: self.webui_url.clone(),
+            roles: vec![self.role.clone()],
+            capabilities: vec![
+                capability(capability::Type::MultiRole),
+                capability(capability::Type::ReservationRefinement),
+                capability(capability::Type::PartitionAware),
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn planner(&self, instance: &str) -> planner::Config {
+        planner::Config {
+            context: Context {
+                reserver: Reserver {
+                    role: self.role.clone(),
+                    principal: self.principal.clone(),
+                    instance: instance.into(),
+                },
+                executor_overhead: self.executor_overhead,
+                volume_path: self.volume_path.clone(),
+            },
+            framework: self.framework_name.clone(),
+            policy: self.policy,
+            decline_busy_seconds: 5.0,
+            decline_idle_seconds: 3600.0,
+        }
+    }
+
+    fn executor_command(&self) -> CommandInfo {
+        let binary = self
+            .executor_url
+            .rsplit('/')
+            .next()
+            .filter(|b| !b.is_empty())
+            .unwrap_or("service-executor")
+            .to_owned();
+        CommandInfo {
+            uris: vec![command_info::Uri {
+                value: self.executor_url.clone(),
+                executable: Some(true),
+                extract: Some(false),
+                cache: Some(false),
+                output_file: Some(binary.clone()),
+            }],
+            environment: (!self.executor_env.is_empty()).then(|| v1::Environment {
+                variables: self
+                    .executor_env
+                    .iter()
+                    .map(|(name, value)| environment::Variable {
+                        name: name.clone(),
+                        value: Some(value.clone()),
+                        r#type: Some(environment::variable::Type::Value as i32),
+                    })
+                    .collect(),
+            }),
+            value: Some(format!("./{binary}")),
+            shell: Some(true),
+            ..Default::default()
+        }
+    }
+}
+
+/// Why the runtime could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The scheduler HTTP client could not start.
+    #[error("cannot start the Mesos client: {0}")]
+    Client(#[from] mesos_client::Error),
+    /// Saving the state failed; the scheduler stops rather than act on unsaved state.
+    #[error("cannot save the scheduler state: {0}")]
+    Save(String),
+    /// The master ended our subscription for good.
+    #[error("the Mesos master ended the subscription: {0}")]
+    Subscription(String),
+}
+
+/// The API's way into the runtime.
+#[derive(Clone, Debug)]
+pub struct RuntimeHandle {
+    commands: mpsc::Sender<Command>,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+}
+
+impl RuntimeHandle {
+    /// The latest snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// A receiver of snapshots, to wait for changes.
+    pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshot.clone()
+    }
+
+    /// Sends a command built around a reply channel and waits for the answer.
+    pub async fn ask<T>(
+        &self,
+        build: impl FnOnce(oneshot::Sender<Result<T, CommandError>>) -> Command,
+    ) -> Result<T, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped =
+            || CommandError::new(ErrorKind::Unavailable, "the scheduler is shutting down");
+        self.commands
+            .send(build(reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn now_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+/// Starts the runtime: the Mesos subscription and the loop that owns `state`.
+///
+/// Returns the handle for the API and a future that resolves when the runtime
+/// stops (with the reason, if it failed).
+pub fn start(
+    service: Arc<dyn Service>,
+    config: RuntimeConfig,
+    state: SchedulerState,
+    sink: Arc<dyn StateSink>,
+    leader: watch::Receiver<Option<Url>>,
+) -> Result<
+    (
+        RuntimeHandle,
+        tokio::task::JoinHandle<Result<(), RuntimeError>>,
+    ),
+    RuntimeError,
+> {
+    let mut client_config =
+        mesos_client::Config::new(config.framework_info(state.framework_id.clone()));
+    client_config.content_type = config.content_type;
+    client_config.credentials = config
+        .secret
+        .clone()
+        .map(|secret| mesos_client::Credentials {
+            principal: config.principal.clone(),
+            secret,
+        });
+    let (client, events) = mesos_client::start(client_config, leader)?;
+    let (commands_tx, commands) = mpsc::channel(64);
+    let (snapshot_tx, snapshot) = watch::channel(Arc::new(Snapshot::default()));
+    let (checks_tx, checks_rx) = mpsc::channel(64);
+    let planner = config.planner(&state.instance);
+    let mut runtime = Runtime {
+        service,
+        config,
+        planner,
+        state,
+        sink,
+        client,
+        outbox: Vec::new(),
+        dirty: true,
+        subscribed: None,
+        wants_offers: None,
+        explanations: Explanations::new(),
+        checks: Checks::default(),
+        checks_in_flight: BTreeSet::new(),
+        checks_tx,
+        health: BTreeMap::new(),
+        asks: BTreeMap::new(),
+        snapshot: snapshot_tx,
+        counters: BTreeMap::new(),
+        fatal: None,
+    };
+    let task = tokio::spawn(async move { runtime.run(events, commands, checks_rx).await });
+    Ok((
+        RuntimeHandle {
+            commands: commands_tx,
+            snapshot,
+        },
+        task,
+    ))
+}
+
+#[derive(Debug)]
+enum CheckKind {
+    Safety,
+    Health,
+}
+
+struct CheckDone {
+    kind: CheckKind,
+    node: String,
+    result: CheckResult,
+}
+
+struct Runtime {
+    service: Arc<dyn Service>,
+    config: RuntimeConfig,
+    planner: planner::Config,
+    state: SchedulerState,
+    sink: Arc<dyn StateSink>,
+    client: mesos_client::Handle,
+    /// Calls waiting for the state they rely on to be saved.
+    outbox: Vec<Call>,
+    dirty: bool,
+    subscribed: Option<Url>,
+    wants_offers: Option<bool>,
+    explanations: Explanations,
+    checks: Checks,
+    checks_in_flight: BTreeSet<(bool, String)>,
+    checks_tx: mpsc::Sender<CheckDone>,
+    health: BTreeMap<String, executor_protocol::Health>,
+    asks: BTreeMap<
+        String,
+        (
+            oneshot::Sender<Result<executor_protocol::Outcome, CommandError>>,
+            Millis,
+        ),
+    >,
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    counters: BTreeMap<&'static str, u64>,
+    fatal: Option<String>,
+}
+
+impl Runtime {
+    async fn run(
+        &mut self,
+        mut events: mpsc::Receiver<SchedulerEvent>,
+        mut commands: mpsc::Receiver<Command>,
+        mut checks: mpsc::Receiver<CheckDone>,
+    ) -> Result<(), RuntimeError> {
+        // Persist the instance ID (and anything else new) before the first call.
+        self.flush().await?;
+        let mut wake: Option<Millis> = None;
+        loop {
+            self.publish();
+            let sleep = wake.map_or(Duration::from_secs(3600), |at| {
+                Duration::from_millis(at.saturating_sub(now_ms()))
+            });
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => self.on_event(event).await?,
+                    None => return Ok(()),
+                },
+                command = commands.recv() => match command {
+                    Some(command) => self.on_command(command).await,
+                    None => {
+                        self.client.shutdown();
+                        return Ok(());
+                    }
+                },
+                Some(done) = checks.recv() => self.on_check(done),
+                () = tokio::time::sleep(sleep) => {}
+            }
+            wake = self.tick(now_ms());
+            self.flush().await?;
+        }
+    }
+
+    /// Saves the state if it changed, then sends the queued calls.
+    async fn flush(&mut self) -> Result<(), RuntimeError> {
+        if self.dirty {
+            self.sink
+                .save(&self.state)
+                .await
+                .map_err(RuntimeError::Save)?;
+            self.dirty = false;
+            *self.counters.entry("state_saves").or_default() += 1;
+        }
+        for call in std::mem::take(&mut self.outbox) {
+            let kind = call.r#type().as_str_name();
+            if let Err(error) = self.client.call(call).await {
+                // Offers and kills are re-derived from state on the next
+                // subscription, so a call lost to a reconnect is not lost work.
+                warn!(call = kind, error = %error, "call not delivered");
+                *self.counters.entry("calls_failed").or_default() += 1;
+            } else {
+                *self.counters.entry("calls_sent").or_default() += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&self) {
+        let cluster = self.cluster();
+        let snapshot = Snapshot {
+            state: self.state.clone(),
+            subscribed: self.subscribed.is_some(),
+            master: self.subscribed.as_ref().map(Url::to_string),
+            fatal: self.fatal.clone(),
+            explanations: self.explanations.clone(),
+            health: self.health.clone(),
+            endpoints: self.service.endpoints(&cluster),
+            counters: self.counters.clone(),
+        };
+        self.snapshot.send_replace(Arc::new(snapshot));
+    }
+
+    fn cluster(&self) -> ClusterView {
+        ClusterView {
+            nodes: self
+                .state
+                .nodes
+                .values()
+                .filter(|n| n.goal != Goal::Removed)
+                .map(|n| (n.id.clone(), NodeView::of(n)))
+                .collect(),
+            settings: self.state.settings.clone(),
+        }
+    }
+
+    async fn on_event(&mut self, event: SchedulerEvent) -> Result<(), RuntimeError> {
+        match event {
+            SchedulerEvent::Subscribed {
+                framework_id,
+                master,
+                ..
+            } => {
+                info!(framework_id = %framework_id.value, master = %master, "subscribed");
+                if self.state.framework_id.as_deref() != Some(framework_id.value.as_str()) {
+                    self.state.framework_id = Some(framework_id.value.clone());
+                    self.dirty = true;
+                }
+                self.subscribed = Some(master);
+                // SUBSCRIBE reset suppression; re-assert it below.
+                self.wants_offers = None;
+                self.reconcile();
+            }
+            SchedulerEvent::Disconnected { reason } => {
+                warn!(reason = %reason, "disconnected from the master");
+                self.subscribed = None;
+            }
+            SchedulerEvent::Terminated { error } => {
+                let message = error.map_or_else(|| "shut down".to_owned(), |e| e.to_string());
+                error!(error = %message, "subscription ended for good");
+                self.fatal = Some(message.clone());
+                self.subscribed = None;
+                self.publish();
+                return Err(RuntimeError::Subscription(message));
+            }
+            SchedulerEvent::Event(event) => self.on_mesos_event(*event),
+        }
+        Ok(())
+    }
+
+    fn reconcile(&mut self) {
+        let known: Vec<(TaskId, Option<AgentId>)> = self
+            .state
+            .nodes
+            .values()
+            .filter(|n| n.task_active())
+            .filter_map(|n| {
+                let task = n.task.as_ref()?;
+                Some((
+                    TaskId {
+                        value: task.task_id.clone(),
+                    },
+                    n.placement.as_ref().map(|p| AgentId {
+                        value: p.agent_id.clone(),
+                    }),
+                ))
+            })
+            .collect();
+        if !known.is_empty() {
+            self.outbox.push(calls::reconcile(known));
+        }
+        // Implicit reconciliation also reveals tasks we no longer know.
+        self.outbox.push(calls::reconcile(vec![]));
+    }
+
+    fn on_mesos_event(&mut self, event: Event) {
+        let now = now_ms();
+        match event.r#type() {
+            event::Type::Offers => {
+                let offers = event.offers.map(|o| o.offers).unwrap_or_default();
+                *self.counters.entry("offers_received").or_default() += offers.len() as u64;
+                let decision = planner::decide(
+                    &mut self.state.nodes,
+                    &offers,
+                    now,
+                    &self.planner,
+                    &mut self.explanations,
+                );
+                self.apply(decision);
+            }
+            event::Type::Update => {
+                let Some(status) = event.update.map(|u| u.status) else {
+                    return;
+                };
+                let outcome =
+                    planner::on_status(&mut self.state.nodes, &status, now, &self.config.policy);
+                debug!(task_id = %status.task_id.value, state = status.state().as_str_name(), ?outcome, "status update");
+                match outcome {
+                    StatusOutcome::Applied { node } => {
+                        info!(node = %node, task_id = %status.task_id.value, state = status.state().as_str_name(),
+                              message = status.message.as_deref().unwrap_or(""), "task status");
+                        self.dirty = true;
+                    }
+                    StatusOutcome::Unknown => {
+                        let terminal = matches!(
+                            status.state(),
+                            v1::TaskState::TaskFinished
+                                | v1::TaskState::TaskFailed
+                                | v1::TaskState::TaskKilled
+                                | v1::TaskState::TaskError
+                                | v1::TaskState::TaskLost
+                                | v1::TaskState::TaskDropped
+                                | v1::TaskState::TaskGone
+                                | v1::TaskState::TaskGoneByOperator
+                                | v1::TaskState::TaskUnknown
+                        );
+                        if !terminal {
+                            warn!(task_id = %status.task_id.value, "killing a task no node owns");
+                            self.outbox.push(calls::kill(
+                                status.task_id.clone(),
+                                status.agent_id.clone(),
+                                None,
+                            ));
+                        }
+                    }
+                    StatusOutcome::Stale => {}
+                }
+                if let Some(ack) = calls::acknowledge(&status) {
+                    self.outbox.push(ack);
+                }
+            }
+            event::Type::Message => {
+                if let Some(message) = event.message {
+                    self.on_executor_message(&message.executor_id.value, &message.data);
+                }
+            }
+            event::Type::Failure => {
+                if let Some(failure) = event.failure {
+                    warn!(agent_id = ?failure.agent_id.map(|a| a.value),
+                          executor_id = ?failure.executor_id.map(|e| e.value),
+                          status = ?failure.status, "executor or agent failure");
+                }
+            }
+            event::Type::Rescind | event::Type::Heartbeat => {}
+            other => debug!(event = other.as_str_name(), "ignored event"),
+        }
+    }
+
+    fn on_executor_message(&mut self, executor_id: &str, data: &[u8]) {
+        let message = match ExecutorMessage::from_json(data) {
+            Ok(message) => message,
+            Err(error) => {
+                warn!(executor_id, error = %error, "unreadable executor message");
+                return;
+            }
+        };
+        match message.message {
+            ExecutorBody::Health(health) => {
+                if let Some(node) = self.node_of_task(&health.task_id) {
+                    self.health.insert(node, health);
+                }
+            }
+            ExecutorBody::Response(response) => {
+                if let Some((reply, _)) = self.asks.remove(&response.request_id) {
+                    let _ = reply.send(Ok(response.result));
+                }
+            }
+        }
+    }
+
+    fn node_of_task(&self, task_id: &str) -> Option<String> {
+        self.state
+            .nodes
+            .values()
+            .find(|n| n.task.as_ref().is_some_and(|t| t.task_id == task_id))
+            .map(|n| n.id.clone())
+    }
+
+    /// Turns a planner decision into calls (queued until the state is saved).
+    fn apply(&mut self, decision: Decision) {
+        let cluster = self.cluster();
+        for accept in decision.accepts {
+            let mut operations = accept.operations;
+            let mut launched = Vec::new();
+            for launch_plan in accept.launches {
+                match self.task_for(&launch_plan, &accept.agent_id, &cluster) {
+                    Ok(task) => launched.push(task),
+                    Err(reason) => {
+                        error!(node = %launch_plan.node, reason = %reason, "cannot build the task");
+                        if let Some(node) = self.state.nodes.get_mut(&launch_plan.node) {
+                            node.waiting_reason = Some(format!("cannot build its task: {reason}"));
+                            node.failures = node.failures.saturating_add(1);
+                            if let Some(task) = node.task.as_mut() {
+                                task.phase = TaskPhase::Terminated;
+                                task.message = Some(reason);
+                            }
+                        }
+                    }
+                }
+            }
+            if !launched.is_empty() {
+                operations.push(launch(launched));
+            }
+            info!(offer_id = %accept.offer_id.value, agent_id = %accept.agent_id,
+                  operations = operations.len(), "accepting offer");
+            self.outbox.push(calls::accept(
+                vec![accept.offer_id],
+                operations,
+                Some(v1::Filters {
+                    refuse_seconds: Some(self.planner.decline_busy_seconds),
+                }),
+            ));
+            self.dirty = true;
+        }
+        if !decision.declines.is_empty() {
+            let seconds = decision.declines[0].1;
+            let ids = decision.declines.into_iter().map(|(id, _)| id).collect();
+            self.outbox.push(calls::decline(ids, Some(seconds)));
+        }
+        for (node, task_id, agent_id) in decision.kills {
+            info!(node = %node, task_id = %task_id, "killing task");
+            self.outbox.push(calls::kill(
+                TaskId { value: task_id },
+                Some(AgentId { value: agent_id }),
+                None,
+            ));
+            self.dirty = true;
+        }
+        if self.subscribed.is_some() && self.wants_offers != Some(decision.wants_offers) {
+            let role = vec![self.config.role.clone()];
+            self.outbox.push(if decision.wants_offers {
+                calls::revive(role.clone())
+            } else {
+                calls::suppress(role.clone())
+            });
+            self.client
+                .set_suppressed_roles(if decision.wants_offers { vec![] } else { role });
+            self.wants_offers = Some(decision.wants_offers);
+        }
+    }
+
+    fn task_for(
+        &self,
+        launch_plan: &planner::Launch,
+        agent_id: &str,
+        cluster: &ClusterView,
+    ) -> Result<v1::TaskInfo, String> {
+        let node = self
+            .state
+            .nodes
+            .get(&launch_plan.node)
+            .ok_or_else(|| format!("node {} vanished", launch_plan.node))?;
+        let placement = node
+            .placement
+            .as_ref()
+            .ok_or_else(|| format!("node {} has no placement", node.id))?;
+        let view = NodeView::of(node);
+        let document: TaskDocument = self.service.task(&TaskContext {
+            node: &view,
+            placement,
+            cluster,
+            artifacts: &self.config.artifacts,
+            volume_path: &self.config.volume_path,
+        })?;
+        let data = document.to_json().map_err(|e| e.to_string())?;
+        let grace_ns = i64::try_from(document.stop.grace_period_ms)
+            .unwrap_or(i64::MAX / 1_000_000)
+            .saturating_mul(1_000_000);
+        let template = TaskTemplate {
+            task_id: launch_plan.task_id.clone(),
+            name: format!("{}-{}", self.service.noun(), node.id),
+            executor_command: self.config.executor_command(),
+            data,
+            labels: vec![("node".into(), node.id.clone())],
+            kill_grace_ns: Some(grace_ns),
+        };
+        Ok(task_info(
+            &template,
+            agent_id,
+            launch_plan.resources.clone(),
+        ))
+    }
+
+    fn on_check(&mut self, done: CheckDone) {
+        let key = (matches!(done.kind, CheckKind::Safety), done.node.clone());
+        self.checks_in_flight.remove(&key);
+        debug!(node = %done.node, kind = ?done.kind, ok = done.result.ok, message = %done.result.message, "check result");
+        match done.kind {
+            CheckKind::Safety => self.checks.safety.insert(done.node, done.result),
+            CheckKind::Health => self.checks.health.insert(done.node, done.result),
+        };
+    }
+
+    fn spawn_check(&mut self, kind: CheckKind, node: String) {
+        let key = (matches!(kind, CheckKind::Safety), node.clone());
+        if !self.checks_in_flight.insert(key) {
+            return;
+        }
+        let cluster = self.cluster();
+        let future = match kind {
+            CheckKind::Safety => self.service.check_safety(&node, &cluster),
+            CheckKind::Health => self.service.check_health(&node, &cluster),
+        };
+        let tx = self.checks_tx.clone();
+        tokio::spawn(async move {
+            let result = future.await;
+            let _ = tx.send(CheckDone { kind, node, result }).await;
+        });
+    }
+
+    /// Advances plans and derives kills and offer interest; returns when to wake.
+    fn tick(&mut self, now: Millis) -> Option<Millis> {
+        let mut wake: Option<Millis> = None;
+        let mut want_safety = Vec::new();
+        let mut want_health = Vec::new();
+        for plan in self
+            .state
+            .plans
+            .iter_mut()
+            .filter(|p| p.state == PlanState::Active)
+        {
+            let before = plan.clone();
+            let asked = plan::advance(plan, &mut self.state.nodes, &self.checks, now);
+            if *plan != before {
+                self.dirty = true;
+                if plan.state != before.state {
+                    info!(plan = %plan.id, state = ?plan.state, "plan state changed");
+                }
+            }
+            want_safety.extend(asked.check_safety);
+            want_health.extend(asked.check_health);
+            wake = min_time(wake, asked.wake_at);
+        }
+        for node in want_safety {
+            self.spawn_check(CheckKind::Safety, node);
+        }
+        for node in want_health {
+            self.spawn_check(CheckKind::Health, node);
+        }
+        // Kills and offer interest can change without an offer (a stop, a restart step).
+        let decision = planner::decide(
+            &mut self.state.nodes,
+            &[],
+            now,
+            &self.planner,
+            &mut self.explanations,
+        );
+        wake = min_time(wake, decision.wake_at);
+        self.apply(decision);
+        // Executor questions that were never answered.
+        let expired: Vec<String> = self
+            .asks
+            .iter()
+            .filter(|(_, (_, deadline))| *deadline <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            if let Some((reply, _)) = self.asks.remove(&id) {
+                let _ = reply.send(Err(CommandError::new(
+                    ErrorKind::Unavailable,
+                    "the executor did not answer in time (framework messages are best effort; try again)",
+                )));
+            }
+        }
+        let ask_deadline = self.asks.values().map(|(_, d)| *d).min();
+        min_time(wake, ask_deadline)
+    }
+
+    fn next_plan_id(&mut self, kind: PlanKind) -> String {
+        self.state.plan_counter += 1;
+        let prefix = match kind {
+            PlanKind::Deploy => "deploy",
+            PlanKind::Restart => "restart",
+            PlanKind::Update => "update",
+            PlanKind::Replace => "replace",
+        };
+        format!("{prefix}-{}", self.state.plan_counter)
+    }
+
+    fn lookup(&self, ids: &[String]) -> Result<(), CommandError> {
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| {
+                self.state
+                    .nodes
+                    .get(*id)
+                    .is_none_or(|n| n.stage(&self.config.policy) == Stage::Removed)
+            })
+            .map(|id| format!("{} {id} does not exist", self.service.noun()))
+            .collect();
+        if ids.is_empty() {
+            return Err(CommandError::new(
+                ErrorKind::Invalid,
+                format!("no {} IDs given", self.service.noun()),
+            ));
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(CommandError {
+                kind: ErrorKind::NotFound,
+                messages: missing,
+            })
+        }
+    }
+
+    fn no_open_plan(&self) -> Result<(), CommandError> {
+        match self
+            .state
+            .plans
+            .iter()
+            .find(|p| p.is_open() && p.kind != PlanKind::Deploy)
+        {
+            Some(plan) => Err(CommandError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "plan {} is still {}; wait for it, or resume or abort it first",
+                    plan.id,
+                    if plan.state == PlanState::Active {
+                        "running"
+                    } else {
+                        "paused"
+                    }
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn start_plan(&mut self, kind: PlanKind, strategy: Strategy, ids: Vec<String>) -> String {
+        let id = self.next_plan_id(kind);
+        let plan = Plan::new(
+            id.clone(),
+            kind,
+            strategy,
+            ids,
+            now_ms(),
+            self.config.step_timeout.as_millis() as Millis,
+        );
+        info!(plan = %id, kind = ?kind, steps = plan.steps.len(), "plan created");
+        self.state.plans.push(plan);
+        self.dirty = true;
+        id
+    }
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Add { ids, config, reply } => {
+                let _ = reply.send(self.add(ids, config));
+            }
+            Command::Update { ids, patch, reply } => {
+                let _ = reply.send(self.update(ids, patch));
+            }
+            Command::Start { ids, reply } => {
+                let result = self.lookup(&ids).map(|()| {
+                    for id in &ids {
+                        if let Some(node) = self.state.nodes.get_mut(id) {
+                            node.goal = Goal::Running;
+                            node.failures = 0;
+                            node.backoff_until = None;
+                        }
+                    }
+                    self.dirty = true;
+                });
+                let _ = reply.send(result);
+            }
+            Command::Stop { ids, reply } => {
+                let result = self.lookup(&ids).map(|()| {
+                    for id in &ids {
+                        if let Some(node) = self.state.nodes.get_mut(id) {
+                            node.goal = Goal::Stopped;
+                        }
+                    }
+                    self.dirty = true;
+                });
+                let _ = reply.send(result);
+            }
+            Command::Restart { ids, reply } => {
+                let result = match self.lookup(&ids).and_then(|()| self.no_open_plan()) {
+                    Ok(()) => {
+                        let ordered = self.service.restart_order(ids, &self.cluster()).await;
+                        Ok(self.start_plan(PlanKind::Restart, Strategy::Serial, ordered))
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Replace { ids, reply } => {
+                let result = self
+                    .lookup(&ids)
+                    .and_then(|()| self.no_open_plan())
+                    .map(|()| self.start_plan(PlanKind::Replace, Strategy::Serial, ids));
+                let _ = reply.send(result);
+            }
+            Command::Remove { ids, reply } => {
+                let result = self.lookup(&ids).map(|()| {
+                    for id in &ids {
+                        if let Some(node) = self.state.nodes.get_mut(id) {
+                            node.goal = Goal::Removed;
+                        }
+                    }
+                    self.dirty = true;
+                });
+                let _ = reply.send(result);
+            }
+            Command::Plan { id, action, reply } => {
+                let now = now_ms();
+                let result = match self.state.plans.iter_mut().find(|p| p.id == id) {
+                    None => Err(CommandError::new(
+                        ErrorKind::NotFound,
+                        format!("plan {id} does not exist"),
+                    )),
+                    Some(plan) if !plan.is_open() => Err(CommandError::new(
+                        ErrorKind::Conflict,
+                        format!("plan {id} has already ended ({:?})", plan.state),
+                    )),
+                    Some(plan) => {
+                        match action {
+                            PlanAction::Pause => plan.pause("paused by the operator"),
+                            PlanAction::Resume => plan.resume(now),
+                            PlanAction::Abort => plan.abort(),
+                        }
+                        self.dirty = true;
+                        Ok(())
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Command::Ask { id, request, reply } => self.ask_executor(id, request, reply),
+        }
+    }
+
+    fn add(&mut self, ids: Vec<String>, config: serde_json::Value) -> Result<String, CommandError> {
+        if ids.is_empty() {
+            return Err(CommandError::new(ErrorKind::Invalid, "no IDs given"));
+        }
+        let mut problems = Vec::new();
+        let mut cluster = self.cluster();
+        let mut added = Vec::new();
+        for id in &ids {
+            if let Some(problem) = scheduler_id_problem(id) {
+                problems.push(format!("{} ID {id:?}: {problem}", self.service.noun()));
+                continue;
+            }
+            if self.state.nodes.contains_key(id) {
+                problems.push(format!(
+                    "{} {id} already exists (IDs are never reused, even after removal)",
+                    self.service.noun()
+                ));
+                continue;
+            }
+            match self.service.configure(id, config.clone(), &cluster) {
+                Ok(configured) => match self.service.spec(&configured) {
+                    Ok(spec) => {
+                        let mut node = Node::new(id.clone(), spec);
+                        node.config = configured;
+                        cluster.nodes.insert(id.clone(), NodeView::of(&node));
+                        added.push(node);
+                    }
+                    Err(problem) => {
+                        problems.push(format!("{} {id}: {problem}", self.service.noun()))
+                    }
+                },
+                Err(reasons) => problems.extend(
+                    reasons
+                        .into_iter()
+                        .map(|r| format!("{} {id}: {r}", self.service.noun())),
+                ),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(CommandError {
+                kind: ErrorKind::Invalid,
+                messages: problems,
+            });
+        }
+        for node in added {
+            self.state.nodes.insert(node.id.clone(), node);
+        }
+        Ok(self.start_plan(PlanKind::Deploy, Strategy::Parallel, ids))
+    }
+
+    fn update(
+        &mut self,
+        ids: Vec<String>,
+        patch: serde_json::Value,
+    ) -> Result<String, CommandError> {
+        self.lookup(&ids)?;
+        self.no_open_plan()?;
+        if !patch.is_object() {
+            return Err(CommandError::new(
+                ErrorKind::Invalid,
+                "an update is a JSON object of the settings to change",
+            ));
+        }
+        let cluster = self.cluster();
+        let mut problems = Vec::new();
+        let mut changes = Vec::new();
+        for id in &ids {
+            let Some(node) = self.state.nodes.get(id) else {
+                continue;
+            };
+            let mut merged = node.config.clone();
+            merge(&mut merged, &patch);
+            let configured = match self.service.configure(id, merged, &cluster) {
+                Ok(c) => c,
+                Err(reasons) => {
+                    problems.extend(
+                        reasons
+                            .into_iter()
+                            .map(|r| format!("{} {id}: {r}", self.service.noun())),
+                    );
+                    continue;
+                }
+            };
+            let spec = match self.service.spec(&configured) {
+                Ok(spec) => spec,
+                Err(problem) => {
+                    problems.push(format!("{} {id}: {problem}", self.service.noun()));
+                    continue;
+                }
+            };
+            // Named rules every service shares.
+            if node.placement.is_some() && spec.resources.disk != node.spec.resources.disk {
+                problems.push(format!(
+                    "{} {id}: volume-size-fixed: the disk size cannot change in place ({} → {} MB); replace the node instead",
+                    self.service.noun(),
+                    node.spec.resources.disk,
+                    spec.resources.disk
+                ));
+            }
+            problems.extend(
+                self.service
+                    .check_change(&node.config, &configured)
+                    .into_iter()
+                    .map(|r| format!("{} {id}: {r}", self.service.noun())),
+            );
+            if configured != node.config || spec != node.spec {
+                changes.push((
+                    id.clone(),
+                    PendingChange {
+                        spec,
+                        config: configured,
+                    },
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(CommandError {
+                kind: ErrorKind::Invalid,
+                messages: problems,
+            });
+        }
+        if changes.is_empty() {
+            return Err(CommandError::new(
+                ErrorKind::Invalid,
+                "the update changes nothing",
+            ));
+        }
+        let changed: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
+        for (id, change) in changes {
+            if let Some(node) = self.state.nodes.get_mut(&id) {
+                node.pending = Some(change);
+            }
+        }
+        Ok(self.start_plan(PlanKind::Update, Strategy::Serial, changed))
+    }
+
+    fn ask_executor(
+        &mut self,
+        id: String,
+        request: executor_protocol::Request,
+        reply: oneshot::Sender<Result<executor_protocol::Outcome, CommandError>>,
+    ) {
+        let target = self.state.nodes.get(&id).and_then(|node| {
+            let task = node.task.as_ref().filter(|_| node.task_active())?;
+            let placement = node.placement.as_ref()?;
+            Some((task.task_id.clone(), placement.agent_id.clone()))
+        });
+        let Some((task_id, agent_id)) = target else {
+            let _ = reply.send(Err(CommandError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{} {id} has no running executor to ask",
+                    self.service.noun()
+                ),
+            )));
+            return;
+        };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let message = SchedulerMessage::new(request_id.clone(), request);
+        let data = match message.to_json() {
+            Ok(data) => data,
+            Err(error) => {
+                let _ = reply.send(Err(CommandError::new(
+                    ErrorKind::Invalid,
+                    error.to_string(),
+                )));
+                return;
+            }
+        };
+        self.outbox.push(calls::message(
+            AgentId { value: agent_id },
+            ExecutorId { value: task_id },
+            data,
+        ));
+        let deadline = now_ms() + self.config.ask_timeout.as_millis() as Millis;
+        self.asks.insert(request_id, (reply, deadline));
+    }
+}
+
+fn min_time(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Node IDs become parts of task, executor and volume IDs, which Mesos restricts.
+fn scheduler_id_problem(id: &str) -> Option<&'static str> {
+    if id.is_empty() || id.len() > 64 {
+        Some("must be 1 to 64 characters")
+    } else if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Some("may contain only letters, digits, '-' and '_'")
+    } else {
+        None
+    }
+}
+
+/// JSON merge patch: objects merge key by key, `null` deletes, anything else replaces.
+pub fn merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(target), serde_json::Value::Object(patch)) => {
+            for (key, value) in patch {
+                if value.is_null() {
+                    target.remove(key);
+                } else {
+                    merge(
+                        target.entry(key.clone()).or_insert(serde_json::Value::Null),
+                        value,
+                    );
+                }
+            }
+        }
+        (target, patch) => *target = patch.clone(),
+    }
+}
