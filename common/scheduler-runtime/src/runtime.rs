@@ -204,6 +204,15 @@ pub struct RuntimeHandle {
 }
 
 impl RuntimeHandle {
+    /// A handle over given channels; for component tests of the API that play
+    /// the runtime's side themselves.
+    pub fn from_parts(
+        commands: mpsc::Sender<Command>,
+        snapshot: watch::Receiver<Arc<Snapshot>>,
+    ) -> Self {
+        RuntimeHandle { commands, snapshot }
+    }
+
     /// The latest snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.borrow().clone()
