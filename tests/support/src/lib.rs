@@ -5,6 +5,7 @@
 //! * [`zookeeper`]: a real Apache ZooKeeper standalone server on a free loopback port.
 //! * [`ports`]: free loopback ports and waiting for a TCP listener.
 //! * [`wait`]: polling with a deadline instead of fixed sleeps.
+//! * [`binaries`]: the workspace's own binaries, built on demand.
 //!
 //! Everything here is blocking: tests call it during setup. Everything binds to
 //! `127.0.0.1` only. Logs go through `tracing`; install a subscriber in a test
@@ -23,6 +24,7 @@
 //! }
 //! ```
 
+pub mod binaries;
 mod error;
 pub mod ports;
 mod proc;
