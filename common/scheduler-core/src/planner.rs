@@ -150,6 +150,34 @@ pub fn decide(
         }
     }
 
+    // A node whose agent is unreachable keeps its placement (its data is
+    // there); past the stickiness period it says how to move it.
+    for node in nodes.values_mut() {
+        let Some(since) = node.unreachable_since else {
+            continue;
+        };
+        let unreachable = node
+            .task
+            .as_ref()
+            .is_some_and(|t| t.phase == TaskPhase::Unreachable);
+        if !unreachable {
+            continue;
+        }
+        let agent = node
+            .placement
+            .as_ref()
+            .map_or("its agent", |p| p.host.hostname.as_str());
+        let waited_s = now.saturating_sub(since) / 1000;
+        node.waiting_reason = Some(if now.saturating_sub(since) >= policy.stickiness_ms {
+            format!(
+                "{agent} has been unreachable for {waited_s} s, longer than the stickiness period; \
+                 its data is on that agent: wait for it, or replace the node to move it (data is lost)"
+            )
+        } else {
+            format!("{agent} is unreachable ({waited_s} s); waiting for it to come back")
+        });
+    }
+
     // A replaced node gives up its placement once its task is gone; its old
     // reservation is then an orphan the ledger below releases.
     for node in nodes.values_mut() {
@@ -424,6 +452,7 @@ pub fn on_status(
             node.failures = 0;
             node.backoff_until = None;
             node.unreachable_since = None;
+            node.waiting_reason = None;
         }
         TaskState::TaskKilling => task.phase = TaskPhase::Killing,
         TaskState::TaskUnreachable | TaskState::TaskUnknown => {
@@ -888,6 +917,63 @@ mod tests {
             config.context.reserver.owner_of(&unreserved[0]).as_deref(),
             Some("ghost")
         );
+    }
+
+    #[test]
+    fn an_unreachable_agent_is_waited_for_then_explained() {
+        let config = config();
+        let mut nodes = nodes(1, "");
+        decide(
+            &mut nodes,
+            &[offer("a1", 8.0, vec![])],
+            NOW,
+            &config,
+            &mut Explanations::new(),
+        );
+        let t1 = task_id(&nodes, "0");
+        on_status(
+            &mut nodes,
+            &status(&t1, TaskState::TaskRunning, None),
+            NOW,
+            &config.policy,
+        );
+        on_status(
+            &mut nodes,
+            &status(&t1, TaskState::TaskUnreachable, None),
+            NOW,
+            &config.policy,
+        );
+        let decision = decide(
+            &mut nodes,
+            &[],
+            NOW + 1_000,
+            &config,
+            &mut Explanations::new(),
+        );
+        assert!(
+            decision.kills.is_empty() && decision.accepts.is_empty(),
+            "no relaunch elsewhere"
+        );
+        let reason = nodes["0"].waiting_reason.clone().unwrap_or_default();
+        assert!(reason.contains("waiting for it to come back"), "{reason}");
+        decide(
+            &mut nodes,
+            &[],
+            NOW + config.policy.stickiness_ms,
+            &config,
+            &mut Explanations::new(),
+        );
+        let reason = nodes["0"].waiting_reason.clone().unwrap_or_default();
+        assert!(reason.contains("replace the node"), "{reason}");
+        // The agent comes back and the task is running again.
+        on_status(
+            &mut nodes,
+            &status(&t1, TaskState::TaskRunning, None),
+            NOW + 70_000,
+            &config.policy,
+        );
+        assert_eq!(nodes["0"].stage(&config.policy), Stage::Running);
+        assert_eq!(nodes["0"].unreachable_since, None);
     }
 
     #[test]
