@@ -205,74 +205,153 @@ fn attribute_text(attribute: &v1::Attribute) -> String {
     String::new()
 }
 
+/// Where the other nodes are, indexed by the value of every field any
+/// constraint looks at, so a check costs a lookup rather than a scan.
+#[derive(Clone, Debug, Default)]
+pub struct Peers {
+    /// field → value → nodes on a host with that value (in insertion order).
+    by_field: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+impl Peers {
+    /// An empty index of the fields `constraints` use.
+    pub fn for_constraints<'a>(constraints: impl IntoIterator<Item = &'a Constraint>) -> Self {
+        let mut peers = Peers::default();
+        for constraint in constraints {
+            peers.by_field.entry(constraint.field.clone()).or_default();
+        }
+        peers
+    }
+
+    /// Records that `node` lives on `host`.
+    pub fn add(&mut self, node: &str, host: &Host) {
+        for (field, values) in &mut self.by_field {
+            if let Some(value) = host.field(field) {
+                values
+                    .entry(value.to_owned())
+                    .or_default()
+                    .push(node.to_owned());
+            }
+        }
+    }
+
+    /// The index of `peers` for the fields of `constraints`.
+    pub fn of(constraints: &[Constraint], peers: &[(&str, &Host)]) -> Self {
+        let mut index = Peers::for_constraints(constraints);
+        for (node, host) in peers {
+            index.add(node, host);
+        }
+        index
+    }
+
+    fn values(&self, field: &str) -> Option<&BTreeMap<String, Vec<String>>> {
+        self.by_field.get(field)
+    }
+}
+
+/// How a candidate host breaks a constraint; formatted only when shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Violation<'a> {
+    Taken {
+        value: &'a str,
+        node: &'a str,
+    },
+    NoMatch {
+        value: &'a str,
+    },
+    Missing,
+    Matches {
+        value: &'a str,
+    },
+    OtherCluster {
+        value: Option<&'a str>,
+        wanted: &'a str,
+    },
+    Crowded {
+        value: &'a str,
+        mine: usize,
+        least: usize,
+    },
+}
+
 impl Constraint {
-    /// Checks the constraint for `candidate` given where the other nodes are
-    /// (`peers`: node ID and host); `Err` says why not.
-    pub fn check(&self, candidate: &Host, peers: &[(&str, &Host)]) -> Result<(), String> {
+    fn violation<'a>(&'a self, candidate: &'a Host, peers: &'a Peers) -> Option<Violation<'a>> {
         let value = candidate.field(&self.field);
-        let peer_values = || {
-            peers
-                .iter()
-                .filter_map(|(id, h)| h.field(&self.field).map(|v| (*id, v)))
-        };
+        let values = peers.values(&self.field);
         match &self.operator {
             Operator::Unique => {
                 let value = value.unwrap_or_default();
-                match peer_values().find(|(_, v)| *v == value) {
-                    Some((id, _)) => Err(format!(
-                        "{self}: {} {value} already has node {id}",
-                        self.field
-                    )),
-                    None => Ok(()),
-                }
+                let node = values.and_then(|v| v.get(value)).and_then(|n| n.first())?;
+                Some(Violation::Taken { value, node })
             }
             Operator::Like(re) => match value {
-                Some(v) if re.is_match(v) => Ok(()),
-                Some(v) => Err(format!("{self}: {} {v} does not match", self.field)),
-                None => Err(format!("{self}: agent has no attribute {}", self.field)),
+                Some(v) if re.is_match(v) => None,
+                Some(v) => Some(Violation::NoMatch { value: v }),
+                None => Some(Violation::Missing),
             },
-            Operator::Unlike(re) => match value {
-                Some(v) if re.is_match(v) => Err(format!("{self}: {} {v} matches", self.field)),
-                _ => Ok(()),
-            },
+            Operator::Unlike(re) => value
+                .filter(|v| re.is_match(v))
+                .map(|v| Violation::Matches { value: v }),
             Operator::Cluster(wanted) => {
                 let wanted = wanted
                     .as_deref()
-                    .or_else(|| peer_values().next().map(|(_, v)| v));
-                match (wanted, value) {
-                    (None, _) => Ok(()),
-                    (Some(w), Some(v)) if w == v => Ok(()),
-                    (Some(w), v) => Err(format!(
-                        "{self}: {} is {}, not {w}",
-                        self.field,
-                        v.unwrap_or("unset")
-                    )),
-                }
+                    .or_else(|| values.and_then(|v| v.keys().next()).map(String::as_str))?;
+                (value != Some(wanted)).then_some(Violation::OtherCluster { value, wanted })
             }
             Operator::GroupBy(groups) => {
                 let Some(value) = value else {
-                    return Err(format!("{self}: agent has no attribute {}", self.field));
+                    return Some(Violation::Missing);
                 };
-                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-                for (_, v) in peer_values() {
-                    *counts.entry(v).or_default() += 1;
-                }
+                let empty = BTreeMap::new();
+                let counts = values.unwrap_or(&empty);
                 let unseen_groups = groups.is_some_and(|n| counts.len() < n as usize);
                 let least = if unseen_groups {
                     0
                 } else {
-                    counts.values().copied().min().unwrap_or(0)
+                    counts.values().map(Vec::len).min().unwrap_or(0)
                 };
-                let mine = counts.get(value).copied().unwrap_or(0);
-                if mine <= least {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{self}: {} {value} already has {mine} node(s), another value has {least}",
-                        self.field
-                    ))
-                }
+                let mine = counts.get(value).map_or(0, Vec::len);
+                (mine > least).then_some(Violation::Crowded { value, mine, least })
             }
+        }
+    }
+
+    fn describe(&self, violation: Violation<'_>) -> String {
+        let field = &self.field;
+        match violation {
+            Violation::Taken { value, node } => {
+                format!("{self}: {field} {value} already has node {node}")
+            }
+            Violation::NoMatch { value } => format!("{self}: {field} {value} does not match"),
+            Violation::Missing => format!("{self}: agent has no attribute {field}"),
+            Violation::Matches { value } => format!("{self}: {field} {value} matches"),
+            Violation::OtherCluster { value, wanted } => format!(
+                "{self}: {field} is {}, not {wanted}",
+                value.unwrap_or("unset")
+            ),
+            Violation::Crowded { value, mine, least } => format!(
+                "{self}: {field} {value} already has {mine} node(s), another value has {least}"
+            ),
+        }
+    }
+
+    /// Whether `candidate` satisfies the constraint given the indexed peers.
+    pub fn passes(&self, candidate: &Host, peers: &Peers) -> bool {
+        self.violation(candidate, peers).is_none()
+    }
+
+    /// Checks the constraint for `candidate` given where the other nodes are
+    /// (`peers`: node ID and host); `Err` says why not.
+    pub fn check(&self, candidate: &Host, peers: &[(&str, &Host)]) -> Result<(), String> {
+        let index = Peers::of(std::slice::from_ref(self), peers);
+        self.check_indexed(candidate, &index)
+    }
+
+    /// [`Constraint::check`] against an index of the peers.
+    pub fn check_indexed(&self, candidate: &Host, peers: &Peers) -> Result<(), String> {
+        match self.violation(candidate, peers) {
+            None => Ok(()),
+            Some(violation) => Err(self.describe(violation)),
         }
     }
 }
@@ -281,11 +360,11 @@ impl Constraint {
 pub fn check_all(
     constraints: &[Constraint],
     candidate: &Host,
-    peers: &[(&str, &Host)],
+    peers: &Peers,
 ) -> Result<(), Vec<String>> {
     let reasons: Vec<String> = constraints
         .iter()
-        .filter_map(|c| c.check(candidate, peers).err())
+        .filter_map(|c| c.check_indexed(candidate, peers).err())
         .collect();
     if reasons.is_empty() {
         Ok(())
@@ -414,7 +493,8 @@ mod tests {
     fn check_all_returns_every_reason() {
         let a = host("a", &[("rack", "r1")]);
         let rules = parse_list("hostname=unique,rack=like:r2").expect("valid");
-        let reasons = check_all(&rules, &a, &[("0", &a)]).expect_err("both fail");
+        let reasons =
+            check_all(&rules, &a, &Peers::of(&rules, &[("0", &a)])).expect_err("both fail");
         assert_eq!(reasons.len(), 2);
     }
 

@@ -10,7 +10,7 @@ use mesos_proto::v1::{
 };
 
 use crate::{
-    constraints::{Host, check_all},
+    constraints::{Host, Peers, check_all},
     node::{NodeSpec, Placement},
     resources::{Milli, OfferView, Ranges, Reserver, Scalars, ports_resource, scalar_resource},
 };
@@ -182,20 +182,38 @@ fn choose_ports(
     Ok(chosen)
 }
 
+/// An offer as evaluation sees it, with the facts worked out once per offer.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate<'a> {
+    /// The offer itself.
+    pub offer: &'a v1::Offer,
+    /// What is free and reserved in it (less what earlier nodes took).
+    pub view: &'a OfferView,
+    /// The agent's hostname and attributes.
+    pub host: &'a Host,
+    /// Where the other nodes are.
+    pub peers: &'a Peers,
+}
+
 /// Evaluates an offer for a node that has no placement yet.
 ///
-/// `peers` are the other nodes' IDs and hosts (for constraints);
+/// `host` is the offer's hostname and attributes, `peers` where the other
+/// nodes are (for constraints);
 /// `persistence_id` is the volume ID to create, chosen by the caller so that
 /// evaluation stays deterministic.
 pub fn fit_new(
     ctx: &Context,
     node: &str,
     spec: &NodeSpec,
-    offer: &v1::Offer,
-    view: &OfferView,
-    peers: &[(&str, &Host)],
+    candidate: &Candidate<'_>,
     persistence_id: &str,
 ) -> Result<Fit, Vec<String>> {
+    let Candidate {
+        offer,
+        view,
+        host,
+        peers,
+    } = *candidate;
     let mut reasons = Vec::new();
     if view.role.as_deref().is_some_and(|r| r != ctx.reserver.role) {
         reasons.push(format!(
@@ -204,8 +222,7 @@ pub fn fit_new(
             ctx.reserver.role
         ));
     }
-    let host = Host::of_offer(offer);
-    if let Err(failed) = check_all(&spec.constraints, &host, peers) {
+    if let Err(failed) = check_all(&spec.constraints, host, peers) {
         reasons.extend(failed);
     }
     let needed = spec.resources + ctx.executor_overhead;
@@ -239,13 +256,29 @@ pub fn fit_new(
     Ok(Fit {
         placement: Placement {
             agent_id: offer.agent_id.value.clone(),
-            host,
+            host: host.clone(),
             persistence_id: persistence_id.into(),
             ports,
         },
         prepare: vec![reserve(reserved), create(vec![vol.clone()])],
         launch: launch_resources(ctx, spec, &reservation, role, &port_set, vol),
     })
+}
+
+/// A cheap yes/no version of [`fit_new`] (no reasons, no operations), used to
+/// skip hopeless offers quickly when placing many nodes.
+pub fn could_fit_new(
+    ctx: &Context,
+    spec: &NodeSpec,
+    view: &OfferView,
+    host: &Host,
+    peers: &Peers,
+) -> bool {
+    let needed = spec.resources + ctx.executor_overhead;
+    view.role.as_deref().is_none_or(|r| r == ctx.reserver.role)
+        && view.free.shortfall(&needed).is_zero()
+        && view.free_ports.len() >= spec.ports.len() as u64
+        && spec.constraints.iter().all(|c| c.passes(host, peers))
 }
 
 /// Evaluates an offer for a node already placed: it must come from the node's
@@ -516,7 +549,19 @@ mod tests {
             Some("kafka"),
         ));
         let view = OfferView::read(&offer, &ctx.reserver);
-        let fit = fit_new(&ctx, "0", &spec, &offer, &view, &[], "vol-0").expect("fits");
+        let fit = fit_new(
+            &ctx,
+            "0",
+            &spec,
+            &Candidate {
+                offer: &offer,
+                view: &view,
+                host: &Host::of_offer(&offer),
+                peers: &Peers::default(),
+            },
+            "vol-0",
+        )
+        .expect("fits");
 
         assert_eq!(
             kinds(&fit.prepare),
@@ -564,8 +609,19 @@ mod tests {
             hostname: "host-1".into(),
             ..Default::default()
         };
-        let reasons =
-            fit_new(&ctx, "1", &spec, &offer, &view, &[("0", &peer)], "v").expect_err("cannot fit");
+        let reasons = fit_new(
+            &ctx,
+            "1",
+            &spec,
+            &Candidate {
+                offer: &offer,
+                view: &view,
+                host: &Host::of_offer(&offer),
+                peers: &Peers::of(&spec.constraints, &[("0", &peer)]),
+            },
+            "v",
+        )
+        .expect_err("cannot fit");
         let text = reasons.join("; ");
         assert!(text.contains("already has node 0"), "{text}");
         assert!(text.contains("no attribute rack"), "{text}");
@@ -582,8 +638,14 @@ mod tests {
             role: Some("other".into()),
         });
         let view = OfferView::read(&offer, &ctx.reserver);
+        let candidate = Candidate {
+            offer: &offer,
+            view: &view,
+            host: &Host::of_offer(&offer),
+            peers: &Peers::default(),
+        };
         let reasons =
-            fit_new(&ctx, "0", &spec("", vec![]), &offer, &view, &[], "v").expect_err("wrong role");
+            fit_new(&ctx, "0", &spec("", vec![]), &candidate, "v").expect_err("wrong role");
         assert!(reasons[0].contains("role other"));
     }
 
@@ -591,7 +653,19 @@ mod tests {
     fn reserved_offer(ctx: &Context, spec: &NodeSpec, with_volume: bool) -> (v1::Offer, Placement) {
         let first = offer("a1", "host-1", 8.0, vec![]);
         let view = OfferView::read(&first, &ctx.reserver);
-        let fit = fit_new(ctx, "0", spec, &first, &view, &[], "vol-0").expect("fits");
+        let fit = fit_new(
+            ctx,
+            "0",
+            spec,
+            &Candidate {
+                offer: &first,
+                view: &view,
+                host: &Host::of_offer(&first),
+                peers: &Peers::default(),
+            },
+            "vol-0",
+        )
+        .expect("fits");
         let mut held = fit.launch.task.clone();
         held.extend(fit.launch.executor.clone());
         if !with_volume {

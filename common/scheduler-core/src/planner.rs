@@ -13,11 +13,16 @@ use mesos_proto::v1::{self, OfferId, TaskState, offer::Operation, task_status::R
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    constraints::Host,
+    constraints::{Host, Peers},
     node::{Goal, Millis, Node, RelaunchPolicy, Stage, TaskPhase, TaskRecord},
-    offer::{Context, LaunchResources, fit_existing, fit_new, release},
+    offer::{Candidate, Context, LaunchResources, could_fit_new, fit_existing, fit_new, release},
     resources::{OfferView, Ranges, Scalars},
 };
+
+/// Refusals per node and round whose reasons are worked out in full.
+const MAX_EXPLAINED_PER_ROUND: usize = 20;
+/// Agents remembered per node for `explain`.
+const MAX_EXPLAINED_AGENTS: usize = 50;
 
 /// Framework-wide settings of the planner.
 #[derive(Clone, Debug)]
@@ -189,6 +194,29 @@ pub fn decide(
         }
     }
 
+    // Where placed nodes are, indexed by every field a constraint looks at.
+    let mut peers = Peers::for_constraints(nodes.values().flat_map(|n| n.spec.constraints.iter()));
+    for node in nodes.values().filter(|n| n.goal != Goal::Removed) {
+        if let Some(placement) = &node.placement {
+            peers.add(&node.id, &placement.host);
+        }
+    }
+    let mut unplaced: Vec<String> = nodes
+        .values()
+        .filter(|n| n.placement.is_none() && needs_launch(n, policy, now))
+        .map(|n| n.id.clone())
+        .collect();
+    let mut explained: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_agent: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for node in nodes.values() {
+        if let Some(placement) = &node.placement {
+            by_agent
+                .entry(placement.agent_id.clone())
+                .or_default()
+                .push(node.id.clone());
+        }
+    }
+
     for offer in offers {
         let mut view = OfferView::read(offer, &config.context.reserver);
         let agent = offer.agent_id.value.clone();
@@ -225,8 +253,8 @@ pub fn decide(
         }
 
         // Placed nodes on this agent that should run.
-        let ids: Vec<String> = nodes.keys().cloned().collect();
-        for id in &ids {
+        let here = by_agent.get(&agent).cloned().unwrap_or_default();
+        for id in &here {
             let Some(node) = nodes.get(id) else { continue };
             let Some(placement) = node.placement.clone().filter(|p| p.agent_id == agent) else {
                 continue;
@@ -279,54 +307,57 @@ pub fn decide(
         }
 
         // Unplaced nodes, in ID order, each seeing the ones placed before it.
-        for id in &ids {
+        let host = Host::of_offer(offer);
+        let mut placed_here = Vec::new();
+        for id in &unplaced {
             let Some(node) = nodes.get(id) else { continue };
-            if node.placement.is_some() || !needs_launch(node, policy, now) {
+            let tried = explained.entry(id.clone()).or_default();
+            // Past a few explained refusals per round, skip hopeless offers
+            // without building reasons: placing hundreds of nodes over
+            // thousands of offers must stay cheap.
+            if *tried >= MAX_EXPLAINED_PER_ROUND
+                && !could_fit_new(&config.context, &node.spec, &view, &host, &peers)
+            {
                 continue;
             }
-            let peer_hosts: Vec<(String, Host)> = nodes
-                .values()
-                .filter(|n| n.id != *id && n.goal != Goal::Removed)
-                .filter_map(|n| n.placement.as_ref().map(|p| (n.id.clone(), p.host.clone())))
-                .collect();
-            let peers: Vec<(&str, &Host)> =
-                peer_hosts.iter().map(|(i, h)| (i.as_str(), h)).collect();
             let volume_id = persistence_id(config, node);
-            match fit_new(
-                &config.context,
-                id,
-                &node.spec,
+            let candidate = Candidate {
                 offer,
-                &view,
-                &peers,
-                &volume_id,
-            ) {
+                view: &view,
+                host: &host,
+                peers: &peers,
+            };
+            match fit_new(&config.context, id, &node.spec, &candidate, &volume_id) {
                 Ok(fit) => {
                     let used = node.spec.resources + config.context.executor_overhead;
                     let ports = Ranges::of_ports(fit.placement.ports.values().copied());
                     consume(&mut view, &used, &ports, true);
                     operations.extend(fit.prepare);
                     explanations.remove(id);
+                    peers.add(id, &fit.placement.host);
+                    placed_here.push(id.clone());
                     if let Some(node) = nodes.get_mut(id) {
                         node.placement = Some(fit.placement);
                         launches.push(start_task(node, fit.launch, now, config));
                     }
                 }
                 Err(reasons) => {
+                    *tried += 1;
                     let hostname = offer.hostname.clone();
-                    explanations
-                        .entry(id.clone())
-                        .or_default()
-                        .insert(hostname.clone(), reasons.clone());
                     if let Some(node) = nodes.get_mut(id) {
                         node.waiting_reason = Some(format!(
                             "no offer fits yet (last: {hostname}: {})",
                             reasons.join("; ")
                         ));
                     }
+                    let agents = explanations.entry(id.clone()).or_default();
+                    if agents.len() < MAX_EXPLAINED_AGENTS || agents.contains_key(&hostname) {
+                        agents.insert(hostname, reasons);
+                    }
                 }
             }
         }
+        unplaced.retain(|id| !placed_here.contains(id));
 
         if operations.is_empty() && launches.is_empty() {
             decision.declines.push((offer.id.clone(), 0.0));

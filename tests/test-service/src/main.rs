@@ -1,8 +1,8 @@
 //! A tiny stateful service for end-to-end tests of the shared scheduler.
 //!
-//! `test-service <data-dir> <port> [--fail]` appends a line to
+//! `test-service <data-dir> <[host:]port> [--fail]` appends a line to
 //! `<data-dir>/starts` (so a test can see that data survives a relaunch),
-//! then listens on 127.0.0.1:`<port>` and answers every connection with
+//! then listens on `host:port` (host 127.0.0.1 by default) and answers every connection with
 //! `<node> <number of starts>\n`. With `--fail` it exits with status 3 at once,
 //! writing a reason to stderr: a service that crashes at start.
 //! It stops on SIGTERM like any well-behaved service (the default action).
@@ -18,7 +18,7 @@ use std::{
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(data), Some(port)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: test-service <data-dir> <port> [--fail]");
+        eprintln!("usage: test-service <data-dir> <[host:]port> [--fail]");
         return ExitCode::from(2);
     };
     if args.iter().any(|a| a == "--fail") {
@@ -44,14 +44,19 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    let listener = match TcpListener::bind(format!("127.0.0.1:{port}")) {
+    let address = if port.contains(':') {
+        port.clone()
+    } else {
+        format!("127.0.0.1:{port}")
+    };
+    let listener = match TcpListener::bind(&address) {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("test-service: cannot listen on port {port}: {error}");
+            eprintln!("test-service: cannot listen on {address}: {error}");
             return ExitCode::from(1);
         }
     };
-    println!("test-service {node} listening on {port}");
+    println!("test-service {node} listening on {address}");
     for stream in listener.incoming().flatten() {
         let starts = std::fs::File::open(&starts_file)
             .map(|f| BufReader::new(f).lines().count())
