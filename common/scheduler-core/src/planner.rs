@@ -14,14 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     constraints::{Host, Peers},
-    node::{Goal, Millis, Node, RelaunchPolicy, Stage, TaskPhase, TaskRecord},
+    node::{Goal, Millis, Node, NodeSpec, RelaunchPolicy, Stage, TaskPhase, TaskRecord},
     offer::{Candidate, Context, LaunchResources, could_fit_new, fit_existing, fit_new, release},
     resources::{OfferView, Ranges, Scalars},
 };
 
-/// Refusals per node and round whose reasons are worked out in full.
-const MAX_EXPLAINED_PER_ROUND: usize = 20;
-/// Agents remembered per node for `explain`.
+/// Agents remembered per node for `explain` (and offers explained per round).
 const MAX_EXPLAINED_AGENTS: usize = 50;
 
 /// Framework-wide settings of the planner.
@@ -76,6 +74,15 @@ pub struct Decision {
     pub wants_offers: bool,
     /// When to call `decide` again even without new input (a backoff ends).
     pub wake_at: Option<Millis>,
+}
+
+/// One offer while a round is decided.
+struct OfferWork<'a> {
+    offer: &'a v1::Offer,
+    view: OfferView,
+    host: Host,
+    operations: Vec<Operation>,
+    launches: Vec<Launch>,
 }
 
 /// Why the last offers did not fit a node, per agent hostname.
@@ -206,7 +213,6 @@ pub fn decide(
         .filter(|n| n.placement.is_none() && needs_launch(n, policy, now))
         .map(|n| n.id.clone())
         .collect();
-    let mut explained: BTreeMap<String, usize> = BTreeMap::new();
     let mut by_agent: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for node in nodes.values() {
         if let Some(placement) = &node.placement {
@@ -217,13 +223,20 @@ pub fn decide(
         }
     }
 
+    // Pass 1, per offer: the ledger, and relaunches of nodes placed there.
+    let mut works: Vec<OfferWork<'_>> = Vec::with_capacity(offers.len());
     for offer in offers {
-        let mut view = OfferView::read(offer, &config.context.reserver);
-        let agent = offer.agent_id.value.clone();
-        let mut operations = Vec::new();
-        let mut launches = Vec::new();
+        let mut work = OfferWork {
+            offer,
+            view: OfferView::read(offer, &config.context.reserver),
+            host: Host::of_offer(offer),
+            operations: Vec::new(),
+            launches: Vec::new(),
+        };
+        let agent = offer.agent_id.value.as_str();
+        let view = &mut work.view;
 
-        // The ledger: our reservations on this agent that no node should hold here.
+        // Our reservations on this agent that no node should hold here.
         let owners: Vec<String> = view.reserved.keys().cloned().collect();
         for owner in owners {
             let keep = nodes.get(&owner).is_some_and(|n| {
@@ -231,142 +244,141 @@ pub fn decide(
             });
             let busy = nodes.get(&owner).is_some_and(Node::task_active);
             if !keep && !busy {
-                operations.extend(release(&view, &owner));
+                work.operations.extend(release(view, &owner));
                 view.reserved.remove(&owner);
-                if let Some(node) = nodes.get_mut(&owner)
-                    && node.goal == Goal::Removed
-                    && node.placement.as_ref().is_some_and(|p| p.agent_id == agent)
-                {
-                    node.placement = None;
-                }
-            }
-        }
-        // A removed node whose reservation is no longer offered at all is gone too.
-        for node in nodes.values_mut() {
-            if node.goal == Goal::Removed
-                && !node.task_active()
-                && node.placement.as_ref().is_some_and(|p| p.agent_id == agent)
-                && !view.reserved.contains_key(&node.id)
-            {
-                node.placement = None;
             }
         }
 
-        // Placed nodes on this agent that should run.
-        let here = by_agent.get(&agent).cloned().unwrap_or_default();
+        let here = by_agent.get(agent).cloned().unwrap_or_default();
         for id in &here {
-            let Some(node) = nodes.get(id) else { continue };
+            let Some(node) = nodes.get_mut(id) else {
+                continue;
+            };
+            // A removed node whose reservation is released (or no longer
+            // offered) is gone.
+            if node.goal == Goal::Removed {
+                if !node.task_active() && !view.reserved.contains_key(id) {
+                    node.placement = None;
+                }
+                continue;
+            }
             let Some(placement) = node.placement.clone().filter(|p| p.agent_id == agent) else {
                 continue;
             };
             if !needs_launch(node, policy, now) {
                 continue;
             }
-            match fit_existing(&config.context, id, &node.spec, &placement, offer, &view) {
+            match fit_existing(&config.context, id, &node.spec, &placement, offer, view) {
                 Ok(fit) => {
-                    let lacks = view
-                        .reserved
-                        .get(id)
-                        .map(|held| {
-                            held.scalars.shortfall(
-                                &(node.spec.resources + config.context.executor_overhead),
-                            )
-                        })
-                        .unwrap_or(node.spec.resources + config.context.executor_overhead);
-                    let held_ports = view
-                        .reserved
-                        .get(id)
-                        .map(|h| h.ports.clone())
-                        .unwrap_or_default();
+                    let wanted = node.spec.resources + config.context.executor_overhead;
+                    let held = view.reserved.get(id);
+                    let lacks = held.map_or(wanted, |h| h.scalars.shortfall(&wanted));
+                    let held_ports = held.map(|h| h.ports.clone()).unwrap_or_default();
                     let placed_ports = Ranges::of_ports(placement.ports.values().copied());
-                    consume(
-                        &mut view,
-                        &lacks,
-                        &placed_ports.difference(&held_ports),
-                        true,
-                    );
-                    operations.extend(fit.prepare);
-                    if let Some(node) = nodes.get_mut(id) {
-                        launches.push(start_task(node, fit.launch, now, config));
-                    }
+                    consume(view, &lacks, &placed_ports.difference(&held_ports), true);
+                    work.operations.extend(fit.prepare);
+                    work.launches
+                        .push(start_task(node, fit.launch, now, config));
                 }
                 Err(reasons) => {
-                    let hostname = offer.hostname.clone();
-                    if let Some(node) = nodes.get_mut(id) {
-                        node.waiting_reason = Some(format!(
-                            "waiting for its reservation on {hostname}: {}",
-                            reasons.join("; ")
-                        ));
-                    }
+                    node.waiting_reason = Some(format!(
+                        "waiting for its reservation on {}: {}",
+                        offer.hostname,
+                        reasons.join("; ")
+                    ));
                     explanations
                         .entry(id.clone())
                         .or_default()
-                        .insert(hostname, reasons);
+                        .insert(offer.hostname.clone(), reasons);
                 }
             }
         }
+        works.push(work);
+    }
 
-        // Unplaced nodes, in ID order, each seeing the ones placed before it.
-        let host = Host::of_offer(offer);
+    // Pass 2: place new nodes, offer by offer, in ID order, each seeing the
+    // nodes placed before it. Only cheap checks here: placing hundreds of
+    // nodes over thousands of offers must stay fast.
+    for work in &mut works {
+        // Specs that do not fit this offer; identical nodes need no second look.
+        let mut hopeless: Vec<NodeSpec> = Vec::new();
         let mut placed_here = Vec::new();
-        for id in &unplaced {
-            let Some(node) = nodes.get(id) else { continue };
-            let tried = explained.entry(id.clone()).or_default();
-            // Past a few explained refusals per round, skip hopeless offers
-            // without building reasons: placing hundreds of nodes over
-            // thousands of offers must stay cheap.
-            if *tried >= MAX_EXPLAINED_PER_ROUND
-                && !could_fit_new(&config.context, &node.spec, &view, &host, &peers)
-            {
+        for (index, id) in unplaced.iter().enumerate() {
+            let Some(node) = nodes.get_mut(id) else {
+                continue;
+            };
+            if hopeless.contains(&node.spec) {
                 continue;
             }
-            let volume_id = persistence_id(config, node);
+            if !could_fit_new(&config.context, &node.spec, &work.view, &work.host, &peers) {
+                hopeless.push(node.spec.clone());
+                continue;
+            }
             let candidate = Candidate {
-                offer,
-                view: &view,
-                host: &host,
+                offer: work.offer,
+                view: &work.view,
+                host: &work.host,
                 peers: &peers,
             };
-            match fit_new(&config.context, id, &node.spec, &candidate, &volume_id) {
-                Ok(fit) => {
-                    let used = node.spec.resources + config.context.executor_overhead;
-                    let ports = Ranges::of_ports(fit.placement.ports.values().copied());
-                    consume(&mut view, &used, &ports, true);
-                    operations.extend(fit.prepare);
-                    explanations.remove(id);
-                    peers.add(id, &fit.placement.host);
-                    placed_here.push(id.clone());
-                    if let Some(node) = nodes.get_mut(id) {
-                        node.placement = Some(fit.placement);
-                        launches.push(start_task(node, fit.launch, now, config));
-                    }
-                }
-                Err(reasons) => {
-                    *tried += 1;
-                    let hostname = offer.hostname.clone();
-                    if let Some(node) = nodes.get_mut(id) {
-                        node.waiting_reason = Some(format!(
-                            "no offer fits yet (last: {hostname}: {})",
-                            reasons.join("; ")
-                        ));
-                    }
-                    let agents = explanations.entry(id.clone()).or_default();
-                    if agents.len() < MAX_EXPLAINED_AGENTS || agents.contains_key(&hostname) {
-                        agents.insert(hostname, reasons);
-                    }
+            let volume_id = persistence_id(config, node);
+            if let Ok(fit) = fit_new(&config.context, id, &node.spec, &candidate, &volume_id) {
+                let used = node.spec.resources + config.context.executor_overhead;
+                let ports = Ranges::of_ports(fit.placement.ports.values().copied());
+                consume(&mut work.view, &used, &ports, true);
+                work.operations.extend(fit.prepare);
+                explanations.remove(id);
+                peers.add(id, &fit.placement.host);
+                node.placement = Some(fit.placement);
+                work.launches
+                    .push(start_task(node, fit.launch, now, config));
+                placed_here.push(index);
+            }
+        }
+        for index in placed_here.into_iter().rev() {
+            unplaced.remove(index);
+        }
+    }
+
+    // Pass 3: say why the nodes left over did not fit, against a sample of
+    // this round's offers (as they stand after the placements above).
+    for id in &unplaced {
+        let Some(node) = nodes.get_mut(id) else {
+            continue;
+        };
+        let mut last = None;
+        for work in works.iter().take(MAX_EXPLAINED_AGENTS) {
+            let candidate = Candidate {
+                offer: work.offer,
+                view: &work.view,
+                host: &work.host,
+                peers: &peers,
+            };
+            if let Err(reasons) = fit_new(&config.context, id, &node.spec, &candidate, "") {
+                let hostname = work.offer.hostname.clone();
+                last = Some(format!("{hostname}: {}", reasons.join("; ")));
+                let agents = explanations.entry(id.clone()).or_default();
+                if agents.len() < MAX_EXPLAINED_AGENTS || agents.contains_key(&hostname) {
+                    agents.insert(hostname, reasons);
                 }
             }
         }
-        unplaced.retain(|id| !placed_here.contains(id));
+        if let Some(last) = last {
+            node.waiting_reason = Some(format!(
+                "no offer fits yet ({} offers this round; e.g. {last})",
+                works.len()
+            ));
+        }
+    }
 
-        if operations.is_empty() && launches.is_empty() {
-            decision.declines.push((offer.id.clone(), 0.0));
+    for work in works {
+        if work.operations.is_empty() && work.launches.is_empty() {
+            decision.declines.push((work.offer.id.clone(), 0.0));
         } else {
             decision.accepts.push(Accept {
-                offer_id: offer.id.clone(),
-                agent_id: agent,
-                operations,
-                launches,
+                offer_id: work.offer.id.clone(),
+                agent_id: work.offer.agent_id.value.clone(),
+                operations: work.operations,
+                launches: work.launches,
             });
         }
     }
