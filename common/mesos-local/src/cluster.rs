@@ -268,6 +268,9 @@ impl Drop for LocalCluster {
         // ask it explicitly so executors are killed even if the handle leaks a sender.
         let (reply, _rx) = oneshot::channel();
         let _ = self.tx.send(Command::Control(Control::Shutdown, reply));
+        // The runtime may never run again (a test panicking tears tokio down),
+        // so also end, here and now, every process started under our state.
+        crate::runtime::containerizer::kill_processes_under(&self.state_dir);
     }
 }
 

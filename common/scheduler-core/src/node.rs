@@ -171,6 +171,9 @@ pub struct Node {
     /// The service's own configuration of the node (opaque here).
     #[serde(default)]
     pub config: serde_json::Value,
+    /// Agents a replaced node must not go back to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub avoid_agents: Vec<String>,
     /// A configuration change waiting for its rolling-update step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingChange>,
@@ -229,6 +232,7 @@ impl Node {
             restart_requested: false,
             held: false,
             config: serde_json::Value::Null,
+            avoid_agents: Vec::new(),
             pending: None,
         }
     }

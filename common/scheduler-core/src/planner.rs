@@ -194,7 +194,9 @@ pub fn decide(
     // reservation is then an orphan the ledger below releases.
     for node in nodes.values_mut() {
         if node.replacing && !node.task_active() {
-            node.placement = None;
+            if let Some(old) = node.placement.take() {
+                node.avoid_agents.push(old.agent_id);
+            }
             node.replacing = false;
             node.failures = 0;
             node.backoff_until = None;
@@ -307,7 +309,9 @@ pub fn decide(
             let Some(node) = nodes.get_mut(id) else {
                 continue;
             };
-            if hopeless.contains(&node.spec) {
+            if hopeless.contains(&node.spec)
+                || node.avoid_agents.contains(&work.offer.agent_id.value)
+            {
                 continue;
             }
             if !could_fit_new(&config.context, &node.spec, &work.view, &work.host, &peers) {
@@ -329,6 +333,7 @@ pub fn decide(
                 explanations.remove(id);
                 peers.add(id, &fit.placement.host);
                 node.placement = Some(fit.placement);
+                node.avoid_agents.clear();
                 work.launches
                     .push(start_task(node, fit.launch, now, config));
                 placed_here.push(index);
@@ -489,6 +494,9 @@ pub fn on_status(
         (_, r) => r,
     };
     match state {
+        // Mesos states never go back from RUNNING to STARTING; a reconciliation
+        // answer carrying an older update's state must not undo what we saw.
+        TaskState::TaskStaging | TaskState::TaskStarting if task.phase == TaskPhase::Running => {}
         TaskState::TaskStaging | TaskState::TaskStarting => task.phase = TaskPhase::Starting,
         TaskState::TaskRunning => {
             task.phase = TaskPhase::Running;
@@ -878,6 +886,29 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_starting_state_does_not_undo_running() {
+        let config = config();
+        let mut nodes = nodes(1, "");
+        decide(
+            &mut nodes,
+            &[offer("a1", 8.0, vec![])],
+            NOW,
+            &config,
+            &mut Explanations::new(),
+        );
+        let t1 = task_id(&nodes, "0");
+        on_status(
+            &mut nodes,
+            &status(&t1, TaskState::TaskRunning, None),
+            NOW,
+            &config.policy,
+        );
+        let stale = status(&t1, TaskState::TaskStarting, Some(Reason::Reconciliation));
+        on_status(&mut nodes, &stale, NOW, &config.policy);
+        assert_eq!(nodes["0"].stage(&config.policy), Stage::Running);
+    }
+
+    #[test]
     fn removing_a_node_kills_then_destroys_and_unreserves() {
         let config = config();
         let mut nodes = nodes(1, "");
@@ -1054,14 +1085,17 @@ mod tests {
         let offers = [offer("a1", 6.9, held), offer("a2", 8.0, vec![])];
         let moved = decide(&mut nodes, &offers, NOW, &config, &mut Explanations::new());
         let placement = nodes["0"].placement.clone().expect("placed again");
-        // The old agent's reservation is released, even though a1 still had room.
+        // The old agent's reservation is released, and the node goes
+        // elsewhere even though a1 still had room.
         let on_a1 = moved
             .accepts
             .iter()
             .find(|a| a.agent_id == "a1")
             .expect("a1 accept");
         assert_eq!(on_a1.operations[0].r#type(), operation::Type::Destroy);
-        assert!(on_a1.launches.is_empty() || placement.agent_id == "a1");
+        assert!(on_a1.launches.is_empty());
+        assert_eq!(placement.agent_id, "a2");
+        assert!(nodes["0"].avoid_agents.is_empty(), "forgotten once placed");
         assert_ne!(placement.persistence_id, "i1-0-v1", "a new volume");
         assert_eq!(nodes["0"].generation, 2);
     }

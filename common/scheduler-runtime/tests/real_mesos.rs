@@ -13,102 +13,14 @@ use scheduler_core::{
     node::Stage,
     plan::{PlanState, StepPhase},
 };
-use scheduler_runtime::{Command, RuntimeConfig, RuntimeHandle, SchedulerState, Snapshot};
+use scheduler_runtime::{Command, RuntimeConfig, SchedulerState};
 use serde_json::json;
-use support::{MemorySink, TestService, artifact_server, ask_service};
+use support::{
+    DEADLINE, MemorySink, TestService, artifact_server, ask_service, endpoint,
+    ours_in_master_state, plan_done, stage, until,
+};
 use test_support::rig::{MesosRig, RigOptions};
 use tokio::sync::watch;
-
-const DEADLINE: Duration = Duration::from_secs(90);
-
-/// Waits until `done` holds for a snapshot; fails with the last snapshot's story.
-async fn until(
-    handle: &RuntimeHandle,
-    what: &str,
-    done: impl Fn(&Snapshot) -> bool,
-) -> anyhow::Result<Arc<Snapshot>> {
-    let mut watch = handle.watch();
-    let result = tokio::time::timeout(DEADLINE, async {
-        loop {
-            let snapshot = watch.borrow_and_update().clone();
-            if done(&snapshot) {
-                return Ok(snapshot);
-            }
-            if let Some(fatal) = &snapshot.fatal {
-                bail!("runtime stopped: {fatal}");
-            }
-            if watch.changed().await.is_err() {
-                bail!("runtime ended");
-            }
-        }
-    })
-    .await;
-    match result {
-        Ok(result) => result,
-        Err(_) => {
-            let snapshot = handle.snapshot();
-            let nodes: Vec<String> = snapshot
-                .state
-                .nodes
-                .values()
-                .map(|n| {
-                    format!(
-                        "{}: {:?} {:?} {:?}",
-                        n.id, n.task, n.waiting_reason, n.failures
-                    )
-                })
-                .collect();
-            bail!(
-                "timed out waiting for {what}; nodes: {nodes:#?}; plans: {:#?}",
-                snapshot.state.plans
-            )
-        }
-    }
-}
-
-fn stage(snapshot: &Snapshot, id: &str) -> Option<Stage> {
-    let policy = scheduler_core::node::RelaunchPolicy::default();
-    snapshot.state.nodes.get(id).map(|n| n.stage(&policy))
-}
-
-fn endpoint(snapshot: &Snapshot, id: &str) -> Option<String> {
-    let node = snapshot.state.nodes.get(id)?;
-    let placement = node.placement.as_ref()?;
-    Some(format!(
-        "{}:{}",
-        support::service_host(&placement.host.hostname),
-        placement.ports.get("client")?
-    ))
-}
-
-fn plan_done(snapshot: &Snapshot, id: &str) -> bool {
-    snapshot
-        .state
-        .plans
-        .iter()
-        .any(|p| p.id == id && p.state == PlanState::Complete)
-}
-
-async fn ours_in_master_state(endpoint: &str, role: &str) -> anyhow::Result<Vec<String>> {
-    // `/master/slaves` carries the full reservations (labels, volumes).
-    let state: serde_json::Value = reqwest::get(format!("{endpoint}/master/slaves"))
-        .await?
-        .json()
-        .await?;
-    let mut found = Vec::new();
-    for agent in state["slaves"].as_array().into_iter().flatten() {
-        if let Some(reserved) = agent["reserved_resources_full"][role].as_array()
-            && !reserved.is_empty()
-        {
-            found.push(format!(
-                "agent {} holds {}",
-                agent["id"],
-                serde_json::Value::from(reserved.clone())
-            ));
-        }
-    }
-    Ok(found)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_against_real_mesos() -> anyhow::Result<()> {

@@ -26,6 +26,62 @@ pub fn kill_group(pid: u32) {
     }
 }
 
+/// Every live process whose `MESOS_DIRECTORY` lies under `root`.
+///
+/// Everything an executor starts inherits its environment, so this finds a
+/// container's processes even after they left the executor's process group
+/// or lost their parent: what Mesos' launcher finds through the container's
+/// session, and what a cgroup would hold.
+pub fn processes_under(root: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let prefix = format!("MESOS_DIRECTORY={}", root.display());
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let inside = environ.split(|b| *b == 0).any(|var| {
+            var.starts_with(prefix.as_bytes()) && matches!(var.get(prefix.len()), None | Some(b'/'))
+        });
+        if inside && pid != std::process::id() {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// SIGKILLs every process under `root` (see [`processes_under`]) and their groups.
+pub fn kill_processes_under(root: &Path) {
+    for pid in processes_under(root) {
+        kill_group(pid);
+        if let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// Destroys a container: its executor's group and everything it started.
+pub fn destroy(slot: &Slot) {
+    if let Some(pid) = slot.pid.filter(|_| !slot.exited) {
+        kill_group(pid);
+    }
+    if let Some(sandbox) = &slot.sandbox {
+        kill_processes_under(sandbox);
+    }
+}
+
 /// Links `sandbox/container_path` to the volume directory.
 pub fn attach_volume(
     sandbox: &Path,
@@ -117,6 +173,7 @@ pub async fn launch(
         match cmd.spawn() {
             Ok(child) => {
                 guard.pid = child.id();
+                guard.sandbox = Some(spec.sandbox.clone());
                 child
             }
             Err(e) => {
@@ -139,11 +196,10 @@ pub async fn launch(
     };
     {
         let mut guard = lock(&slot);
+        // Whatever the executor left behind goes too, as when Mesos
+        // destroys a container whose executor exited.
+        destroy(&guard);
         guard.exited = true;
-        // Whatever the executor left behind in its group goes too.
-        if let Some(pid) = guard.pid {
-            kill_group(pid);
-        }
     }
     let _ = tx.send(Command::ContainerExited {
         agent,

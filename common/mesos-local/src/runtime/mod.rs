@@ -166,6 +166,8 @@ pub struct Slot {
     pub destroyed: bool,
     /// The process exited.
     pub exited: bool,
+    /// The sandbox, once spawned (every process of the container carries it).
+    pub sandbox: Option<std::path::PathBuf>,
 }
 
 /// Per-agent server control.
@@ -276,9 +278,7 @@ impl Runtime {
         for slot in &slots {
             let mut slot = lock(slot);
             slot.destroyed = true;
-            if let Some(pid) = slot.pid.filter(|_| !slot.exited) {
-                containerizer::kill_group(pid);
-            }
+            containerizer::destroy(&slot);
         }
         // Give the waiters a moment to reap, so no zombie outlives the cluster.
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
@@ -581,9 +581,7 @@ impl Runtime {
         if let Some(slot) = self.containers.get(&(agent, container.to_owned())) {
             let mut slot = lock(slot);
             slot.destroyed = true;
-            if let Some(pid) = slot.pid.filter(|_| !slot.exited) {
-                containerizer::kill_group(pid);
-            }
+            containerizer::destroy(&slot);
         }
     }
 

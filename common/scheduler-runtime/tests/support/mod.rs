@@ -9,10 +9,11 @@ use std::{
     io::{BufRead, BufReader},
     net::{SocketAddr, TcpStream},
     path::{Path, PathBuf},
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
+use anyhow::bail;
 use executor_protocol::{Artifact, Check, Command as Run, Readiness, TaskDocument};
 use futures::future::BoxFuture;
 use scheduler_core::{
@@ -21,8 +22,10 @@ use scheduler_core::{
     plan::CheckResult,
     resources::{Milli, Scalars},
 };
+use scheduler_core::{node::Stage, plan::PlanState};
 use scheduler_runtime::{
-    ArtifactRef, ClusterView, SchedulerState, Service, StateSink, TaskContext,
+    ArtifactRef, ClusterView, RuntimeHandle, SchedulerState, Service, Snapshot, StateSink,
+    TaskContext,
 };
 use serde_json::{Value, json};
 
@@ -241,9 +244,11 @@ fn sha256_hex(path: &Path) -> anyhow::Result<String> {
     Ok(hex::encode(sha2::Sha256::digest(&bytes)))
 }
 
+/// Artifact references by name.
+pub type Artifacts = BTreeMap<String, ArtifactRef>;
+
 /// Serves the executor binary and a tarball of the test service.
-pub async fn artifact_server()
--> anyhow::Result<(ArtifactServer, String, BTreeMap<String, ArtifactRef>)> {
+pub async fn artifact_server() -> anyhow::Result<(ArtifactServer, String, Artifacts)> {
     let executor = test_support::binaries::binary("service-executor", "service-executor")?;
     let service = test_support::binaries::binary("test-service", "test-service")?;
     let dir = tempfile::tempdir()?;
@@ -296,4 +301,96 @@ pub async fn artifact_server()
         executor_url,
         artifacts,
     ))
+}
+
+pub const DEADLINE: Duration = Duration::from_secs(90);
+
+/// Waits until `done` holds for a snapshot; fails with the last snapshot's story.
+pub async fn until(
+    handle: &RuntimeHandle,
+    what: &str,
+    done: impl Fn(&Snapshot) -> bool,
+) -> anyhow::Result<Arc<Snapshot>> {
+    let mut watch = handle.watch();
+    let result = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let snapshot = watch.borrow_and_update().clone();
+            if done(&snapshot) {
+                return Ok(snapshot);
+            }
+            if let Some(fatal) = &snapshot.fatal {
+                bail!("runtime stopped: {fatal}");
+            }
+            if watch.changed().await.is_err() {
+                bail!("runtime ended");
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok(result) => result,
+        Err(_) => {
+            let snapshot = handle.snapshot();
+            let nodes: Vec<String> = snapshot
+                .state
+                .nodes
+                .values()
+                .map(|n| {
+                    format!(
+                        "{}: {:?} {:?} {:?}",
+                        n.id, n.task, n.waiting_reason, n.failures
+                    )
+                })
+                .collect();
+            bail!(
+                "timed out waiting for {what}; nodes: {nodes:#?}; plans: {:#?}",
+                snapshot.state.plans
+            )
+        }
+    }
+}
+
+pub fn stage(snapshot: &Snapshot, id: &str) -> Option<Stage> {
+    let policy = scheduler_core::node::RelaunchPolicy::default();
+    snapshot.state.nodes.get(id).map(|n| n.stage(&policy))
+}
+
+pub fn endpoint(snapshot: &Snapshot, id: &str) -> Option<String> {
+    let node = snapshot.state.nodes.get(id)?;
+    let placement = node.placement.as_ref()?;
+    Some(format!(
+        "{}:{}",
+        service_host(&placement.host.hostname),
+        placement.ports.get("client")?
+    ))
+}
+
+pub fn plan_done(snapshot: &Snapshot, id: &str) -> bool {
+    snapshot
+        .state
+        .plans
+        .iter()
+        .any(|p| p.id == id && p.state == PlanState::Complete)
+}
+
+pub async fn ours_in_master_state(endpoint: &str, role: &str) -> anyhow::Result<Vec<String>> {
+    // `/master/slaves` carries the full reservations (labels, volumes).
+    let endpoint = endpoint.trim_end_matches('/');
+    let state: serde_json::Value = reqwest::get(format!("{endpoint}/master/slaves"))
+        .await?
+        .json()
+        .await?;
+    let mut found = Vec::new();
+    for agent in state["slaves"].as_array().into_iter().flatten() {
+        if let Some(reserved) = agent["reserved_resources_full"][role].as_array()
+            && !reserved.is_empty()
+        {
+            found.push(format!(
+                "agent {} holds {}",
+                agent["id"],
+                serde_json::Value::from(reserved.clone())
+            ));
+        }
+    }
+    Ok(found)
 }
