@@ -612,6 +612,10 @@ impl Runtime {
                         if let Some(node) = self.state.nodes.get_mut(&launch_plan.node) {
                             node.waiting_reason = Some(format!("cannot build its task: {reason}"));
                             node.failures = node.failures.saturating_add(1);
+                            // Back off as after a failed task, so a service that
+                            // cannot describe the task yet is not asked every offer.
+                            node.backoff_until =
+                                Some(now_ms() + self.config.policy.delay(node.failures));
                             if let Some(task) = node.task.as_mut() {
                                 task.phase = TaskPhase::Terminated;
                                 task.message = Some(reason);
