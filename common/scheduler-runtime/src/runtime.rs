@@ -605,6 +605,20 @@ impl Runtime {
             let mut operations = accept.operations;
             let mut launched = Vec::new();
             for launch_plan in accept.launches {
+                let waiting = self.state.nodes.get(&launch_plan.node).and_then(|node| {
+                    self.service
+                        .ready_to_launch(&NodeView::of(node), &cluster)
+                        .err()
+                });
+                if let Some(reason) = waiting {
+                    info!(node = %launch_plan.node, reason = %reason, "launch held back");
+                    if let Some(node) = self.state.nodes.get_mut(&launch_plan.node) {
+                        // Not launched: no task to wait for, and no failure.
+                        node.task = None;
+                        node.waiting_reason = Some(reason);
+                    }
+                    continue;
+                }
                 match self.task_for(&launch_plan, &accept.agent_id, &cluster) {
                     Ok(task) => launched.push(task),
                     Err(reason) => {

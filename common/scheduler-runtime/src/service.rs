@@ -111,6 +111,15 @@ pub trait Service: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Whether a placed node may launch now; `Err` says what it waits for
+    /// (e.g. a KRaft controller waits until every controller is placed). The
+    /// node keeps its reservation and is asked again with the next offer; this
+    /// is not counted as a failure.
+    fn ready_to_launch(&self, node: &NodeView, cluster: &ClusterView) -> Result<(), String> {
+        let _ = (node, cluster);
+        Ok(())
+    }
+
     /// The task document the executor runs for a node.
     fn task(&self, context: &TaskContext<'_>) -> Result<TaskDocument, String>;
 

@@ -10,7 +10,7 @@ use scheduler_core::{
     plan::CheckResult,
     resources::{Milli, Scalars},
 };
-use scheduler_runtime::{ClusterView, Service, TaskContext};
+use scheduler_runtime::{ClusterView, NodeView, Service, TaskContext};
 use serde_json::{Value, json};
 use tracing::debug;
 
@@ -298,6 +298,16 @@ impl Service for KafkaService {
             (Ok(old), Ok(new)) => change_problems(&old, &new),
             (_, Err(e)) | (Err(e), _) => vec![e],
         }
+    }
+
+    fn ready_to_launch(&self, node: &NodeView, cluster: &ClusterView) -> Result<(), String> {
+        // A KRaft node's configuration lists every controller's address, so
+        // it starts only once all controllers have their placement.
+        if matches!(self.settings.mode, Mode::Kraft) {
+            self.voters(cluster)?;
+        }
+        let _ = node;
+        Ok(())
     }
 
     fn task(&self, context: &TaskContext<'_>) -> Result<TaskDocument, String> {
