@@ -292,19 +292,24 @@ pub async fn run(args: SchedulerArgs, launch: Launch) -> anyhow::Result<()> {
         Some(path) => path.clone(),
         None => default_executor()?,
     };
+    // Files are served under their own file name: the executor recognises
+    // archives by the URL's suffix (.tar.gz, .tgz, .zip). Services look them
+    // up by their logical name.
     let mut artifacts = Artifacts::new();
-    artifacts
-        .add("service-executor", &executor)
-        .map_err(|e| anyhow::anyhow!("--executor: {e}"))?;
-    for (artifact, path) in &launch.served {
-        artifacts
-            .add(artifact.clone(), path)
-            .map_err(|e| anyhow::anyhow!("artifact {artifact}: {e}"))?;
-    }
     let mut references = std::collections::BTreeMap::new();
-    for artifact in artifacts.names() {
-        if let Some(reference) = artifacts.reference(&base_url, artifact) {
-            references.insert(artifact.to_owned(), reference);
+    let served = std::iter::once(("service-executor".to_owned(), executor))
+        .chain(launch.served.iter().cloned());
+    for (artifact, path) in served {
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+            .with_context(|| format!("artifact {artifact}: {} has no file name", path.display()))?;
+        artifacts
+            .add(file_name.clone(), &path)
+            .map_err(|e| anyhow::anyhow!("artifact {artifact} ({}): {e}", path.display()))?;
+        if let Some(reference) = artifacts.reference(&base_url, &file_name) {
+            references.insert(artifact, reference);
         }
     }
     for (artifact, reference) in launch.external {

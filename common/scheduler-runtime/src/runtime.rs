@@ -297,6 +297,7 @@ pub fn start(
         snapshot: snapshot_tx,
         counters: BTreeMap::new(),
         fatal: None,
+        answers: Vec::new(),
     };
     let task = tokio::spawn(async move { runtime.run(events, commands, checks_rx).await });
     Ok((
@@ -347,6 +348,8 @@ struct Runtime {
     snapshot: watch::Sender<Arc<Snapshot>>,
     counters: BTreeMap<&'static str, u64>,
     fatal: Option<String>,
+    /// Command answers waiting for the state they describe to be saved.
+    answers: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 impl Runtime {
@@ -381,7 +384,23 @@ impl Runtime {
             }
             wake = self.tick(now_ms());
             self.flush().await?;
+            // Answer commands only now: what they changed is saved and visible.
+            self.publish();
+            for answer in std::mem::take(&mut self.answers) {
+                answer();
+            }
         }
+    }
+
+    /// Queues a command's answer until its effects are saved and published.
+    fn answer<T: Send + 'static>(
+        &mut self,
+        reply: oneshot::Sender<Result<T, CommandError>>,
+        result: Result<T, CommandError>,
+    ) {
+        self.answers.push(Box::new(move || {
+            let _ = reply.send(result);
+        }));
     }
 
     /// Saves the state if it changed, then sends the queued calls.
@@ -886,10 +905,12 @@ impl Runtime {
     async fn on_command(&mut self, command: Command) {
         match command {
             Command::Add { ids, config, reply } => {
-                let _ = reply.send(self.add(ids, config));
+                let result = self.add(ids, config);
+                self.answer(reply, result);
             }
             Command::Update { ids, patch, reply } => {
-                let _ = reply.send(self.update(ids, patch));
+                let result = self.update(ids, patch);
+                self.answer(reply, result);
             }
             Command::Start { ids, reply } => {
                 let result = self.lookup(&ids).map(|()| {
@@ -902,7 +923,7 @@ impl Runtime {
                     }
                     self.dirty = true;
                 });
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Stop { ids, reply } => {
                 let result = self.lookup(&ids).map(|()| {
@@ -913,7 +934,7 @@ impl Runtime {
                     }
                     self.dirty = true;
                 });
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Restart { ids, reply } => {
                 let result = match self.lookup(&ids).and_then(|()| self.no_open_plan()) {
@@ -923,14 +944,14 @@ impl Runtime {
                     }
                     Err(e) => Err(e),
                 };
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Replace { ids, reply } => {
                 let result = self
                     .lookup(&ids)
                     .and_then(|()| self.no_open_plan())
                     .map(|()| self.start_plan(PlanKind::Replace, Strategy::Serial, ids));
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Remove { ids, reply } => {
                 let result = self.lookup(&ids).map(|()| {
@@ -941,7 +962,7 @@ impl Runtime {
                     }
                     self.dirty = true;
                 });
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Plan { id, action, reply } => {
                 let now = now_ms();
@@ -964,7 +985,7 @@ impl Runtime {
                         Ok(())
                     }
                 };
-                let _ = reply.send(result);
+                self.answer(reply, result);
             }
             Command::Ask { id, request, reply } => self.ask_executor(id, request, reply),
         }

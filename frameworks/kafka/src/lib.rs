@@ -17,9 +17,11 @@
 //! [`render`] (pure `server.properties`/log4j rendering), [`safety`] (pure
 //! verdicts over a cluster snapshot), [`admin`] (rdkafka: snapshots and topic
 //! operations), [`controller`] (finding the active controller),
-//! [`service`] (the `Service` implementation), [`error`].
+//! [`service`] (the `Service` implementation), [`cli`] (the `kafka-mesos`
+//! command line, parsed and mapped; the binary runs it), [`error`].
 
 pub mod admin;
+pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod error;
