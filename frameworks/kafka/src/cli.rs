@@ -323,33 +323,6 @@ pub fn served_name(path: &Path) -> Result<String, String> {
     }
 }
 
-/// The base URL agents download this scheduler's artifacts from, as the
-/// scheduler's flags give it: `--advertise-host`, else the `--api-bind`
-/// address, else `$HOST` or this host's name; the port of `--api-port` or
-/// `--api-bind`.
-pub fn artifact_base_url(
-    args: &SchedulerArgs,
-    lookup: impl Fn(&str) -> Option<String>,
-    hostname: impl FnOnce() -> Option<String>,
-) -> Result<String, String> {
-    let port = args.api_port.unwrap_or(args.api_bind.port());
-    if port == 0 {
-        return Err(
-            "the API port is 0 (any free port), so agents could not be told where to download Kafka: give --api-bind HOST:PORT or --api-port with a fixed port"
-                .into(),
-        );
-    }
-    let ip = args.api_bind.ip();
-    let host = args
-        .advertise_host
-        .clone()
-        .or_else(|| (!ip.is_unspecified()).then(|| ip.to_string()))
-        .or_else(|| lookup("HOST").filter(|h| !h.is_empty()))
-        .or_else(|| hostname().filter(|h| !h.is_empty()))
-        .unwrap_or_else(|| "127.0.0.1".into());
-    Ok(format!("http://{host}:{port}"))
-}
-
 /// The settings stored once, when the framework first starts: a KRaft
 /// cluster ID for all brokers to format their storage with.
 pub fn first_start_settings(settings: &Settings) -> Option<Value> {

@@ -6,16 +6,14 @@
 
 use std::{io::Write, process::ExitCode, sync::Arc, time::Duration};
 
-use anyhow::Context as _;
 use clap::FromArgMatches as _;
-use framework_cli::{CliCommand, CliError, Context, FollowArgs, NodeCommand, PlanCommand};
+use framework_cli::{CliCommand, CliError, Context, NodeCommand};
 use kafka_mesos::{
     KafkaAdmin, KafkaService,
     cli::{self, BrokerOptions, Cli, Command, KafkaArtifact, SchedulerCommand, TopicCommand},
     service::KAFKA_ARTIFACT,
 };
 use scheduler_app::Launch;
-use scheduler_runtime::ArtifactRef;
 
 fn main() -> ExitCode {
     let matches = cli::command().get_matches();
@@ -55,9 +53,7 @@ async fn run(parsed: Cli) -> ExitCode {
     framework_cli::exit_code(result, &mut err)
 }
 
-/// A command of the shared tree, with two Kafka additions: `broker list`
-/// ends with the cluster's health, and plans are followed only once the
-/// scheduler shows them.
+/// A command of the shared tree; `broker list` ends with the cluster's health.
 async fn shared(
     ctx: &Context,
     command: CliCommand<BrokerOptions>,
@@ -65,130 +61,11 @@ async fn shared(
     err: &mut dyn Write,
 ) -> Result<(), CliError> {
     let list = matches!(command, CliCommand::Node(NodeCommand::List { .. }));
-    let command = match started_plan(command) {
-        Split::Follow(command, follow) => {
-            return start_then_follow(ctx, command, follow, out, err).await;
-        }
-        Split::Plain(command) => command,
-    };
     framework_cli::execute(ctx, command, out, err).await?;
     if list && !ctx.json {
         cluster_line(ctx, out).await;
     }
     Ok(())
-}
-
-/// A command that starts a plan and follows it, split in two; or any other.
-enum Split {
-    /// The command without following, and how to follow.
-    Follow(CliCommand<BrokerOptions>, FollowArgs),
-    /// Run as it is.
-    Plain(CliCommand<BrokerOptions>),
-}
-
-fn started_plan(command: CliCommand<BrokerOptions>) -> Split {
-    let quiet = FollowArgs {
-        no_wait: true,
-        timeout: None,
-    };
-    let follow = match &command {
-        CliCommand::Node(
-            NodeCommand::Add { follow, .. }
-            | NodeCommand::Update { follow, .. }
-            | NodeCommand::Clone { follow, .. }
-            | NodeCommand::Restart { follow, .. }
-            | NodeCommand::Replace { follow, .. },
-        ) if !follow.no_wait => follow.clone(),
-        _ => return Split::Plain(command),
-    };
-    let CliCommand::Node(node) = command else {
-        return Split::Plain(command);
-    };
-    let node = match node {
-        NodeCommand::Add {
-            ids,
-            options,
-            config,
-            ..
-        } => NodeCommand::Add {
-            ids,
-            options,
-            config,
-            follow: quiet,
-        },
-        NodeCommand::Update {
-            ids,
-            options,
-            config,
-            ..
-        } => NodeCommand::Update {
-            ids,
-            options,
-            config,
-            follow: quiet,
-        },
-        NodeCommand::Clone {
-            source,
-            ids,
-            options,
-            config,
-            ..
-        } => NodeCommand::Clone {
-            source,
-            ids,
-            options,
-            config,
-            follow: quiet,
-        },
-        NodeCommand::Restart { ids, .. } => NodeCommand::Restart { ids, follow: quiet },
-        NodeCommand::Replace { ids, .. } => NodeCommand::Replace { ids, follow: quiet },
-        other => return Split::Plain(CliCommand::Node(other)),
-    };
-    Split::Follow(CliCommand::Node(node), follow)
-}
-
-/// Starts a plan, waits until the scheduler lists it, then follows it.
-///
-/// The scheduler answers a command before it publishes the plan the command
-/// created, so asking for the plan at once can get a 404; following starts
-/// only once the plan is visible.
-async fn start_then_follow(
-    ctx: &Context,
-    command: CliCommand<BrokerOptions>,
-    follow: FollowArgs,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<(), CliError> {
-    let quiet = Context {
-        json: true,
-        ..ctx.clone()
-    };
-    let mut answer = Vec::new();
-    framework_cli::execute(&quiet, command, &mut answer, err).await?;
-    let accepted: serde_json::Value =
-        serde_json::from_slice(&answer).map_err(|e| CliError::Response {
-            url: ctx.client.base().to_string(),
-            reason: format!("the answer is not the expected JSON: {e}"),
-        })?;
-    let message = accepted["message"].as_str().unwrap_or_default();
-    let Some(plan) = accepted["plan"].as_str() else {
-        if ctx.json {
-            writeln!(out, "{}", framework_cli::output::json(&accepted))?;
-        } else {
-            writeln!(out, "{message}")?;
-        }
-        return Ok(());
-    };
-    writeln!(err, "{message} (plan {plan})")?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while ctx.client.plan(plan).await.is_err() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let watch = PlanCommand::Watch {
-        id: Some(plan.to_owned()),
-        timeout: follow.timeout,
-    };
-    framework_cli::plan_command(ctx, watch, out, err).await
 }
 
 async fn scheduler(args: SchedulerCommand) -> ExitCode {
@@ -214,29 +91,11 @@ async fn run_scheduler(args: SchedulerCommand) -> anyhow::Result<()> {
                 None => cli::tarball_top_dir(&path).map_err(anyhow::Error::msg)?,
             };
             settings.distribution_dir = Some(dist.clone());
-            // Served under its file name and handed to agents by that URL:
-            // the executor unpacks by the URL's extension, which
-            // `/artifacts/kafka` lacks.
-            let name = cli::served_name(&path).map_err(anyhow::Error::msg)?;
-            let base = cli::artifact_base_url(
-                &args.scheduler,
-                |v| std::env::var(v).ok(),
-                || {
-                    std::fs::read_to_string("/etc/hostname")
-                        .ok()
-                        .map(|h| h.trim().to_owned())
-                },
-            )
-            .map_err(anyhow::Error::msg)?;
-            let reference = ArtifactRef {
-                url: format!("{base}/artifacts/{name}"),
-                sha256: sha256_of(&path)?,
-            };
-            tracing::info!(tarball = %path.display(), url = %reference.url, "serving Kafka");
-            (
-                vec![(name, path)],
-                vec![(KAFKA_ARTIFACT.to_owned(), reference)],
-            )
+            // The scheduler serves it under its file name; checked here so a
+            // wrong suffix is reported before anything starts.
+            cli::served_name(&path).map_err(anyhow::Error::msg)?;
+            tracing::info!(tarball = %path.display(), "serving Kafka");
+            (vec![(KAFKA_ARTIFACT.to_owned(), path)], Vec::new())
         }
         KafkaArtifact::External(reference) => {
             tracing::info!(url = %reference.url, "agents download Kafka from a URL");
@@ -255,20 +114,6 @@ async fn run_scheduler(args: SchedulerCommand) -> anyhow::Result<()> {
         },
     )
     .await
-}
-
-fn sha256_of(path: &std::path::Path) -> anyhow::Result<String> {
-    use sha2::Digest as _;
-    let mut file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read the Kafka tarball {}", path.display()))?;
-    let mut hasher = sha2::Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("cannot read the Kafka tarball {}", path.display()))?;
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// The bootstrap servers: `--bootstrap`, or the scheduler's endpoints.
