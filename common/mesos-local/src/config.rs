@@ -9,12 +9,15 @@ use crate::error::{Error, Result};
 /// Resources of an agent when none are given.
 pub const DEFAULT_RESOURCES: &str = "cpus:4;mem:8192;disk:20000;ports:[31000-32000]";
 
+/// Address of the first agent when none is given.
+pub const DEFAULT_FIRST_AGENT_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
 /// One agent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentConfig {
     /// Hostname in offers; default: the agent's IP address (resolvable everywhere).
     pub hostname: Option<String>,
-    /// Listening address; default 127.0.0.(2 + index).
+    /// Listening address; default `first_agent_ip` + index.
     pub ip: Option<Ipv4Addr>,
     /// Resources, Mesos' agent `--resources` syntax.
     pub resources: String,
@@ -40,6 +43,10 @@ pub struct ClusterConfig {
     pub agents: Vec<AgentConfig>,
     /// Master's listening address (127.0.0.1).
     pub master_ip: Ipv4Addr,
+    /// Address of the first agent without an explicit `ip`; the others follow
+    /// it (127.0.0.2, 127.0.0.3, …). Two clusters on one machine need
+    /// different blocks, since services bind the ports offered on them.
+    pub first_agent_ip: Ipv4Addr,
     /// Master's port; 0 picks a free one.
     pub master_port: u16,
     /// Where reservations, volumes and sandboxes live; `None` uses a temporary
@@ -73,6 +80,7 @@ impl ClusterConfig {
         ClusterConfig {
             agents: vec![AgentConfig::default(); n],
             master_ip: Ipv4Addr::LOCALHOST,
+            first_agent_ip: DEFAULT_FIRST_AGENT_IP,
             master_port: 0,
             state_dir: None,
             allocation_interval: Duration::from_secs(1),
@@ -94,8 +102,8 @@ impl ClusterConfig {
             .get(index)
             .and_then(|a| a.ip)
             .unwrap_or_else(|| {
-                let n = u8::try_from(index + 2).unwrap_or(u8::MAX);
-                Ipv4Addr::new(127, 0, 0, n)
+                let offset = u32::try_from(index).unwrap_or(u32::MAX);
+                Ipv4Addr::from(u32::from(self.first_agent_ip).saturating_add(offset))
             })
     }
 
@@ -106,7 +114,7 @@ impl ClusterConfig {
             problems.push("at least one agent is needed".to_owned());
         }
         if self.agents.len() > 250 {
-            problems.push("at most 250 agents fit on 127.0.0.2-127.0.0.251".to_owned());
+            problems.push("at most 250 agents are supported".to_owned());
         }
         if !self.master_ip.is_loopback() {
             problems.push(format!(
@@ -183,5 +191,10 @@ mod tests {
             ClusterConfig::with_agents(3).agent_ip(2),
             Ipv4Addr::new(127, 0, 0, 4)
         );
+        let mut moved = ClusterConfig::with_agents(3);
+        moved.first_agent_ip = Ipv4Addr::new(127, 3, 0, 254);
+        assert_eq!(moved.agent_ip(2), Ipv4Addr::new(127, 3, 1, 0));
+        moved.first_agent_ip = Ipv4Addr::new(127, 255, 255, 254);
+        assert!(moved.validate().is_err(), "agents past 127.255.255.255");
     }
 }

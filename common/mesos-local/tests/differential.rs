@@ -757,6 +757,7 @@ fn compare(local: &[String], real: &[String]) {
 
 fn local_config() -> ClusterConfig {
     let mut config = ClusterConfig::with_agents(1);
+    config.first_agent_ip = test_support::ports::agent_block();
     config.agents[0].resources = RESOURCES.into();
     config.executor_shutdown_grace_period = Duration::from_secs(2);
     config

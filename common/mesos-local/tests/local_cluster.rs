@@ -21,6 +21,7 @@ const ROLE: &str = "svc";
 
 fn fast(agents: usize) -> ClusterConfig {
     let mut config = ClusterConfig::with_agents(agents);
+    config.first_agent_ip = test_support::ports::agent_block();
     config.allocation_interval = Duration::from_millis(100);
     config.heartbeat_interval = Duration::from_secs(1);
     config.executor_shutdown_grace_period = Duration::from_secs(1);
@@ -81,13 +82,18 @@ async fn launch(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_have_their_own_addresses_hostnames_and_attributes() -> anyhow::Result<()> {
     logs();
-    let cluster = LocalCluster::start(fast(3)).await?;
+    let config = fast(3);
+    let first = config.first_agent_ip.octets();
+    let expected: Vec<String> = (0..3u8)
+        .map(|i| format!("{}.{}.{}.{}", first[0], first[1], first[2], first[3] + i))
+        .collect();
+    let cluster = LocalCluster::start(config).await?;
     let hosts: Vec<String> = cluster
         .agents()
         .iter()
         .map(|a| a.hostname.clone())
         .collect();
-    assert_eq!(hosts, vec!["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    assert_eq!(hosts, expected, "agents take consecutive addresses");
     let mut s = Sched::subscribe(
         &cluster.master_url(),
         framework("hosts", ROLE, true),
@@ -113,7 +119,7 @@ async fn agents_have_their_own_addresses_hostnames_and_attributes() -> anyhow::R
             seen.insert(o.hostname.clone(), rack);
         }
     }
-    assert_eq!(seen.get("127.0.0.3"), Some(&Some("r2".to_owned())));
+    assert_eq!(seen.get(&expected[1]), Some(&Some("r2".to_owned())));
     let ids: Vec<String> = futures::future::try_join_all((0..3).map(|i| cluster.agent_id(i)))
         .await?
         .into_iter()

@@ -150,6 +150,10 @@ pub struct SchedulerArgs {
     /// Directory of the local cluster's reservations, volumes and sandboxes (with --master local). Default: a temporary directory.
     #[arg(long)]
     pub local_state_dir: Option<PathBuf>,
+
+    /// Loopback address of the first local agent (with --master local); the others follow it. Give two local clusters on one machine different blocks, such as 127.0.1.2.
+    #[arg(long, default_value_t = mesos_local::DEFAULT_FIRST_AGENT_IP)]
+    pub local_first_agent_ip: std::net::Ipv4Addr,
 }
 
 /// What the framework's binary adds to the shared flags.
@@ -327,6 +331,7 @@ pub async fn run(args: SchedulerArgs, launch: Launch) -> anyhow::Result<()> {
                 agent.resources = args.local_resources.clone();
             }
             config.state_dir = args.local_state_dir.clone();
+            config.first_agent_ip = args.local_first_agent_ip;
             let cluster = mesos_local::LocalCluster::start(config)
                 .await
                 .context("cannot start the local cluster")?;

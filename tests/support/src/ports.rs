@@ -1,6 +1,7 @@
 //! Free loopback ports and waiting for TCP listeners.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use crate::{Error, Result, wait};
@@ -24,6 +25,18 @@ pub fn free_port() -> Result<u16> {
         .map_err(Error::io("read the address of a bound socket"))?
         .port();
     Ok(port)
+}
+
+/// The first agent address of a local cluster of this test process that no
+/// other cluster, here or in another test process, uses: `127.P.N.2`, with `P`
+/// taken from the process ID and `N` counting the clusters of this process.
+///
+/// Agents bind the ports they offer (31000-32000 by default) on their own
+/// addresses, so two clusters on one block would fight over them.
+pub fn agent_block() -> Ipv4Addr {
+    static NEXT: AtomicU8 = AtomicU8::new(0);
+    let process = u8::try_from(std::process::id() % 250 + 1).unwrap_or(1);
+    Ipv4Addr::new(127, process, NEXT.fetch_add(1, Ordering::Relaxed), 2)
 }
 
 /// True when something accepts TCP connections on `addr` right now.
@@ -55,6 +68,18 @@ mod tests {
         wait_for_port(port, Duration::from_secs(2)).expect("listener seen");
         drop(listener);
         assert!(!is_listening(SocketAddr::from((LOOPBACK, port))));
+    }
+
+    #[test]
+    fn agent_blocks_differ_and_stay_off_the_default_block() {
+        let (a, b) = (agent_block(), agent_block());
+        assert_ne!(a, b);
+        assert!(a.is_loopback() && b.is_loopback());
+        assert_ne!(
+            a.octets()[1],
+            0,
+            "127.0.0.x is left to quickstarts and the rig"
+        );
     }
 
     #[test]

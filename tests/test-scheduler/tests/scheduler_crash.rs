@@ -160,6 +160,10 @@ fn start_cluster(dir: &Path) -> anyhow::Result<(Proc, String)> {
     let mut child = Command::new(binary("mesos-local", "mesos-local")?)
         .args(["--agents", "3", "--port", "0"])
         .args([
+            "--first-agent-ip",
+            &test_support::ports::agent_block().to_string(),
+        ])
+        .args([
             "--resources",
             "cpus:2;mem:2048;disk:4000;ports:[31000-31009]",
         ])

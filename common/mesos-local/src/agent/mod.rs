@@ -92,6 +92,9 @@ pub struct Executor {
     pub pending_termination: Option<(TaskState, Reason, String)>,
     /// Process ID once started.
     pub pid: Option<u32>,
+    /// Raw wait status of a process that ended while the agent was down;
+    /// the agent reports it when it recovers.
+    pub exited_while_down: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +148,8 @@ pub struct Agent {
     registered: bool,
     frameworks: BTreeMap<String, AgentFramework>,
     streams: BTreeMap<(String, String), UpdateStream>,
+    /// Containers recovered at the last restart, until the re-registration timeout.
+    recovering: BTreeSet<String>,
     rng: Rng,
 }
 
@@ -168,6 +173,7 @@ impl Agent {
             registered: false,
             frameworks: BTreeMap::new(),
             streams: BTreeMap::new(),
+            recovering: BTreeSet::new(),
             setup,
         };
         agent.recompute_total();
@@ -309,6 +315,18 @@ impl Agent {
                 let keys: Vec<(String, String)> = self.streams.keys().cloned().collect();
                 for (fid, tid) in keys {
                     self.forward(&fid, &tid, now, out);
+                }
+                // Executors that ended while the agent was down: their live
+                // tasks fail with REASON_EXECUTOR_TERMINATED, as when Mesos'
+                // recovery finds their containers gone. The master also gets
+                // the exit (Mesos' master forgets such executors on
+                // re-registration instead).
+                let ended: Vec<(String, i32)> = self
+                    .executors()
+                    .filter_map(|(_, _, e)| e.exited_while_down.map(|s| (e.container.clone(), s)))
+                    .collect();
+                for (container, status) in ended {
+                    self.container_exited(&container, status, now, out);
                 }
             }
             ToAgent::RunTask { framework, task } => self.run_task(framework, task, now, out),
@@ -597,6 +615,7 @@ impl Agent {
                             sandbox,
                             pending_termination: None,
                             pid: None,
+                            exited_while_down: None,
                         },
                     );
                 }
@@ -781,12 +800,25 @@ impl Agent {
     pub fn reregistration_timeout(&mut self, _now: Now, out: &mut Out) {
         let agent = self.index;
         let timeout = self.setup.reregistration_timeout;
+        let recovering = std::mem::take(&mut self.recovering);
         for framework in self.frameworks.values_mut() {
+            // Mesos: the tasks were started but are gone now; frameworks that
+            // are not partition-aware get TASK_LOST instead of TASK_GONE.
+            let state = if has_capability(&framework.info, Cap::PartitionAware) {
+                TaskState::TaskGone
+            } else {
+                TaskState::TaskLost
+            };
             for executor in framework.executors.values_mut() {
-                if executor.stream.is_none() && executor.state == ExecutorState::Running {
+                // Executors launched since the restart have their own
+                // registration timeout.
+                if executor.stream.is_none()
+                    && executor.state != ExecutorState::Terminating
+                    && recovering.contains(&executor.container)
+                {
                     executor.state = ExecutorState::Terminating;
                     executor.pending_termination = Some((
-                        TaskState::TaskFailed,
+                        state,
                         Reason::ExecutorReregistrationTimeout,
                         format!(
                             "Executor did not reregister within {}",
@@ -966,6 +998,7 @@ impl Agent {
             return Err((400, "Framework cannot be found".into()));
         };
         let framework_info = framework.info.clone();
+        let partition_aware = has_capability(&framework_info, Cap::PartitionAware);
         let Some(executor) = framework.executors.get_mut(executor_id) else {
             return Err((400, "Executor cannot be found".into()));
         };
@@ -994,6 +1027,57 @@ impl Agent {
         }
         executor.state = ExecutorState::Running;
         let queued = std::mem::take(&mut executor.queued);
+        let container = executor.container.clone();
+        self.recovering.remove(&container);
+        // As Mesos: first the updates the executor holds (the update manager
+        // drops duplicates), then tasks delivered before and still STAGING
+        // that the executor does not list: it never got them (the agent
+        // restarted before delivering), so they are dropped.
+        for update in subscribe.unacknowledged_updates {
+            let _ = self.executor_update(framework_id, executor_id, update.status, now, out);
+        }
+        let known: BTreeSet<&str> = subscribe
+            .unacknowledged_tasks
+            .iter()
+            .map(|t| t.task_id.value.as_str())
+            .collect();
+        let unknown: Vec<String> = self
+            .executor_mut(framework_id, executor_id)
+            .map(|e| {
+                e.launched
+                    .iter()
+                    .filter(|(id, (_, state))| {
+                        *state == TaskState::TaskStaging && !known.contains(id.as_str())
+                    })
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let dropped = if partition_aware {
+            TaskState::TaskDropped
+        } else {
+            TaskState::TaskLost
+        };
+        for task_id in unknown {
+            tracing::info!(%framework_id, %executor_id, %task_id, "STAGING task unknown to the re-subscribing executor");
+            if let Some(e) = self.executor_mut(framework_id, executor_id)
+                && let Some((_, state)) = e.launched.get_mut(&task_id)
+            {
+                *state = dropped;
+            }
+            let status = self.agent_status(
+                &task_id,
+                dropped,
+                Reason::AgentRestarted,
+                "Task launched during agent restart",
+                Some(executor_id),
+                now,
+            );
+            self.status_update(framework_id, status, now, out);
+        }
+        let Some(executor) = self.executor_mut(framework_id, executor_id) else {
+            return Ok(());
+        };
         for task in queued {
             executor.launched.insert(
                 task.task_id.value.clone(),
@@ -1006,9 +1090,6 @@ impl Agent {
                     ..ev(event::Type::Launch)
                 },
             );
-        }
-        for update in subscribe.unacknowledged_updates {
-            let _ = self.executor_update(framework_id, executor_id, update.status, now, out);
         }
         Ok(())
     }
@@ -1166,6 +1247,21 @@ impl Agent {
         let Some((fid, eid)) = found else {
             return;
         };
+        if !self.running {
+            // The agent learns of it when it recovers, as Mesos' containerizer
+            // recovery finds the container gone.
+            if let Some(e) = self.executor_mut(&fid, &eid) {
+                if let Some(stream) = e.stream.take() {
+                    out.effect(Effect::CloseExecutor { stream });
+                }
+                e.exited_while_down = Some(status);
+            }
+            out.effect(Effect::Destroy {
+                agent: self.index,
+                container: container.to_owned(),
+            });
+            return;
+        }
         let Some(executor) = self
             .frameworks
             .get_mut(&fid)
@@ -1181,9 +1277,6 @@ impl Agent {
         });
         if let Some(stream) = executor.stream {
             out.effect(Effect::CloseExecutor { stream });
-        }
-        if !self.running {
-            return;
         }
         let (state, reason, message) = executor.pending_termination.clone().unwrap_or((
             TaskState::TaskFailed,
@@ -1252,8 +1345,12 @@ impl Agent {
         }
         tracing::info!(agent = %self.setup.name, "agent restarting");
         self.running = true;
-        let recovering = self.frameworks.values().any(|f| !f.executors.is_empty());
-        if recovering {
+        self.recovering = self
+            .executors()
+            .filter(|(_, _, e)| e.exited_while_down.is_none())
+            .map(|(_, _, e)| e.container.clone())
+            .collect();
+        if !self.recovering.is_empty() {
             out.at(
                 now.mono + self.setup.reregistration_timeout,
                 Timer::ReregistrationTimeout { agent: self.index },

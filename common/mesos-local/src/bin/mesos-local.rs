@@ -8,7 +8,7 @@ use mesos_local::{AgentConfig, ClusterConfig, LocalCluster};
 
 const USAGE: &str = "usage: mesos-local [--agents N] [--state-dir DIR] [--port PORT] \
 [--resources 'cpus:4;mem:8192;disk:20000;ports:[31000-32000]'] [--attributes 'rack:r1'] \
-[--roles a,b]";
+[--roles a,b] [--first-agent-ip 127.0.0.2]";
 
 fn parse(args: Vec<String>) -> anyhow::Result<ClusterConfig> {
     let mut agents = 1usize;
@@ -17,6 +17,7 @@ fn parse(args: Vec<String>) -> anyhow::Result<ClusterConfig> {
     let mut resources: Option<String> = None;
     let mut attributes = String::new();
     let mut roles: Option<Vec<String>> = None;
+    let mut first_agent_ip = mesos_local::DEFAULT_FIRST_AGENT_IP;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| {
@@ -37,6 +38,11 @@ fn parse(args: Vec<String>) -> anyhow::Result<ClusterConfig> {
             }
             "--resources" => resources = Some(value("--resources")?),
             "--attributes" => attributes = value("--attributes")?,
+            "--first-agent-ip" => {
+                first_agent_ip = value("--first-agent-ip")?
+                    .parse()
+                    .context("--first-agent-ip must be an IPv4 address such as 127.0.1.2")?
+            }
             "--roles" => roles = Some(value("--roles")?.split(',').map(str::to_owned).collect()),
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -49,6 +55,7 @@ fn parse(args: Vec<String>) -> anyhow::Result<ClusterConfig> {
     config.master_port = port;
     config.state_dir = Some(state_dir.unwrap_or_else(|| PathBuf::from("mesos-local-state")));
     config.roles = roles;
+    config.first_agent_ip = first_agent_ip;
     for (i, agent) in config.agents.iter_mut().enumerate() {
         *agent = AgentConfig {
             resources: resources.clone().unwrap_or_else(|| agent.resources.clone()),
