@@ -75,6 +75,31 @@ pub(crate) fn render(snapshot: &Snapshot, framework: &str, policy: &RelaunchPoli
         u8::from(snapshot.subscribed)
     );
 
+    header(
+        &mut out,
+        "scheduler_reconciling_tasks",
+        "gauge",
+        "Tasks the master has not yet answered for since the last subscription.",
+    );
+    let _ = writeln!(
+        out,
+        "scheduler_reconciling_tasks{{framework=\"{fw}\"}} {}",
+        snapshot.reconciling
+    );
+    if let Some(ms) = snapshot.last_reconciliation_ms {
+        header(
+            &mut out,
+            "scheduler_last_reconciliation_seconds",
+            "gauge",
+            "How long the last reconciliation took, from subscription to the last answer.",
+        );
+        let _ = writeln!(
+            out,
+            "scheduler_last_reconciliation_seconds{{framework=\"{fw}\"}} {:.3}",
+            ms as f64 / 1000.0
+        );
+    }
+
     let mut stages: BTreeMap<&str, u64> = STAGES.iter().map(|(_, name)| (*name, 0)).collect();
     for node in snapshot.state.nodes.values() {
         let stage = node.stage(policy);
@@ -197,5 +222,10 @@ mod tests {
         assert!(text.contains("scheduler_subscribed{framework=\"kafka\"} 0"));
         assert!(text.contains("# TYPE scheduler_offers_received_total counter"));
         assert!(text.contains("scheduler_offers_received_total{framework=\"kafka\"} 7"));
+        assert!(text.contains("scheduler_reconciling_tasks{framework=\"kafka\"} 0"));
+        assert!(!text.contains("scheduler_last_reconciliation_seconds"));
+        snapshot.last_reconciliation_ms = Some(1250);
+        let text = render(&snapshot, "kafka", &RelaunchPolicy::default());
+        assert!(text.contains("scheduler_last_reconciliation_seconds{framework=\"kafka\"} 1.250"));
     }
 }

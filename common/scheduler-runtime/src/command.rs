@@ -152,4 +152,8 @@ pub struct Snapshot {
     pub endpoints: serde_json::Value,
     /// Counters for `/metrics`.
     pub counters: BTreeMap<&'static str, u64>,
+    /// Tasks the master has not yet answered for since the last subscription.
+    pub reconciling: usize,
+    /// How long the last completed reconciliation took, from SUBSCRIBED to the last answer.
+    pub last_reconciliation_ms: Option<u64>,
 }

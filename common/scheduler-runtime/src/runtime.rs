@@ -298,7 +298,12 @@ pub fn start(
         counters: BTreeMap::new(),
         fatal: None,
         answers: Vec::new(),
+        reconciliation: None,
+        last_reconciliation_ms: None,
     };
+    // The API may serve before the task first runs: it must show the loaded
+    // state (plans, nodes), not an empty one.
+    runtime.publish();
     let task = tokio::spawn(async move { runtime.run(events, commands, checks_rx).await });
     Ok((
         RuntimeHandle {
@@ -350,6 +355,25 @@ struct Runtime {
     fatal: Option<String>,
     /// Command answers waiting for the state they describe to be saved.
     answers: Vec<Box<dyn FnOnce() + Send>>,
+    /// Tasks asked about since the last subscription and not yet answered.
+    reconciliation: Option<Reconciliation>,
+    /// How long the last completed reconciliation took.
+    last_reconciliation_ms: Option<u64>,
+}
+
+/// First wait before asking again about tasks the master has not answered for.
+const RECONCILE_RETRY_MS: Millis = 5_000;
+/// Longest wait between such questions.
+const RECONCILE_RETRY_MAX_MS: Millis = 60_000;
+
+/// Explicit reconciliation in progress. The master answers best effort (an
+/// agent may be re-registering), so unanswered tasks are asked about again
+/// with a doubling wait until every one has an answer.
+struct Reconciliation {
+    pending: BTreeMap<String, Option<AgentId>>,
+    started: Millis,
+    retry_at: Millis,
+    backoff: Millis,
 }
 
 impl Runtime {
@@ -438,6 +462,8 @@ impl Runtime {
             health: self.health.clone(),
             endpoints: self.service.endpoints(&cluster),
             counters: self.counters.clone(),
+            reconciling: self.reconciliation.as_ref().map_or(0, |r| r.pending.len()),
+            last_reconciliation_ms: self.last_reconciliation_ms,
         };
         self.snapshot.send_replace(Arc::new(snapshot));
     }
@@ -490,7 +516,8 @@ impl Runtime {
     }
 
     fn reconcile(&mut self) {
-        let known: Vec<(TaskId, Option<AgentId>)> = self
+        let now = now_ms();
+        let pending: BTreeMap<String, Option<AgentId>> = self
             .state
             .nodes
             .values()
@@ -498,20 +525,80 @@ impl Runtime {
             .filter_map(|n| {
                 let task = n.task.as_ref()?;
                 Some((
-                    TaskId {
-                        value: task.task_id.clone(),
-                    },
+                    task.task_id.clone(),
                     n.placement.as_ref().map(|p| AgentId {
                         value: p.agent_id.clone(),
                     }),
                 ))
             })
             .collect();
-        if !known.is_empty() {
-            self.outbox.push(calls::reconcile(known));
-        }
+        info!(tasks = pending.len(), "reconciling");
+        self.reconciliation = Some(Reconciliation {
+            pending,
+            started: now,
+            retry_at: now,
+            backoff: RECONCILE_RETRY_MS,
+        });
+        self.ask_reconciliation(now);
         // Implicit reconciliation also reveals tasks we no longer know.
         self.outbox.push(calls::reconcile(vec![]));
+        self.note_reconciled(now);
+    }
+
+    /// Asks the master about the tasks it has not answered for yet.
+    fn ask_reconciliation(&mut self, now: Millis) {
+        let Some(r) = self.reconciliation.as_mut() else {
+            return;
+        };
+        if r.pending.is_empty() || now < r.retry_at {
+            return;
+        }
+        if r.retry_at > r.started {
+            warn!(
+                tasks = r.pending.len(),
+                "the master has not answered for every task yet; asking again"
+            );
+        }
+        let tasks = r
+            .pending
+            .iter()
+            .map(|(task, agent)| {
+                (
+                    TaskId {
+                        value: task.clone(),
+                    },
+                    agent.clone(),
+                )
+            })
+            .collect();
+        self.outbox.push(calls::reconcile(tasks));
+        r.retry_at = now + r.backoff;
+        r.backoff = (r.backoff * 2).min(RECONCILE_RETRY_MAX_MS);
+    }
+
+    /// Records that the master answered for `task_id` (any update counts).
+    fn answered(&mut self, task_id: &str, now: Millis) {
+        if let Some(r) = self.reconciliation.as_mut() {
+            r.pending.remove(task_id);
+        }
+        self.note_reconciled(now);
+    }
+
+    /// Ends the reconciliation once every task has its answer.
+    fn note_reconciled(&mut self, now: Millis) {
+        let Some(r) = self.reconciliation.take_if(|r| r.pending.is_empty()) else {
+            return;
+        };
+        let took = now.saturating_sub(r.started);
+        info!(
+            took_ms = took,
+            "reconciled: the master answered for every task"
+        );
+        *self
+            .counters
+            .entry("reconciliations_completed")
+            .or_default() += 1;
+        self.last_reconciliation_ms = Some(took);
     }
 
     fn on_mesos_event(&mut self, event: Event) {
@@ -533,6 +620,7 @@ impl Runtime {
                 let Some(status) = event.update.map(|u| u.status) else {
                     return;
                 };
+                self.answered(&status.task_id.value, now);
                 let outcome =
                     planner::on_status(&mut self.state.nodes, &status, now, &self.config.policy);
                 debug!(task_id = %status.task_id.value, state = status.state().as_str_name(), ?outcome, "status update");
@@ -822,7 +910,9 @@ impl Runtime {
             }
         }
         let ask_deadline = self.asks.values().map(|(_, d)| *d).min();
-        min_time(wake, ask_deadline)
+        self.ask_reconciliation(now);
+        let retry = self.reconciliation.as_ref().map(|r| r.retry_at);
+        min_time(min_time(wake, ask_deadline), retry)
     }
 
     fn next_plan_id(&mut self, kind: PlanKind) -> String {
@@ -954,7 +1044,18 @@ impl Runtime {
                 self.answer(reply, result);
             }
             Command::Remove { ids, reply } => {
-                let result = self.lookup(&ids).map(|()| {
+                let result = match self.lookup(&ids) {
+                    Ok(()) => self
+                        .service
+                        .prepare_remove(ids.clone(), &self.cluster())
+                        .await
+                        .map_err(|messages| CommandError {
+                            kind: ErrorKind::Conflict,
+                            messages,
+                        }),
+                    Err(e) => Err(e),
+                };
+                let result = result.map(|()| {
                     for id in &ids {
                         if let Some(node) = self.state.nodes.get_mut(id) {
                             node.goal = Goal::Removed;

@@ -139,6 +139,18 @@ pub trait Service: Send + Sync + 'static {
         Box::pin(async move { nodes })
     }
 
+    /// Runs before `nodes` are removed, e.g. to take them out of a ZooKeeper
+    /// ensemble by a reconfiguration first. `Err` refuses the removal with
+    /// every reason, and the nodes stay as they are.
+    fn prepare_remove(
+        &self,
+        nodes: Vec<String>,
+        cluster: &ClusterView,
+    ) -> BoxFuture<'static, Result<(), Vec<String>>> {
+        let _ = (nodes, cluster);
+        Box::pin(async { Ok(()) })
+    }
+
     /// Connection details for clients (bootstrap servers, contact points, …).
     fn endpoints(&self, cluster: &ClusterView) -> serde_json::Value;
 }

@@ -54,6 +54,7 @@ fn start_runtime(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_on_the_local_cluster() -> anyhow::Result<()> {
     let mut cluster_config = ClusterConfig::with_agents(4);
+    cluster_config.first_agent_ip = test_support::ports::agent_block();
     cluster_config.allocation_interval = Duration::from_millis(200);
     cluster_config.heartbeat_interval = Duration::from_secs(2);
     for agent in &mut cluster_config.agents {
@@ -171,6 +172,17 @@ async fn lifecycle_on_the_local_cluster() -> anyhow::Result<()> {
     eprintln!(
         "restarted scheduler subscribed after {:?}",
         restarted_at.elapsed()
+    );
+    // The master answers for every node's task: reconciliation completes.
+    let reconciled = until(&handle, "the restarted scheduler to reconcile", |s| {
+        s.last_reconciliation_ms.is_some()
+    })
+    .await?;
+    assert_eq!(reconciled.reconciling, 0, "no task left unanswered");
+    eprintln!(
+        "restarted scheduler reconciled after {:?} ({} ms from SUBSCRIBED)",
+        restarted_at.elapsed(),
+        reconciled.last_reconciliation_ms.unwrap_or_default()
     );
     assert_eq!(
         snapshot.state.framework_id, framework_id,
