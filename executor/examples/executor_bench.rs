@@ -1,35 +1,38 @@
-//! Measures the executor against its cost targets, using the fake agent on
-//! loopback and a real service process:
+//! Measures the executor against its cost targets, launched by a real agent
+//! (the embedded local cluster, and real Mesos 1.11 when its rig is present)
+//! with a real service process:
 //!
-//! * idle RSS of the executor while the service runs quietly (target ≤ 8 MB),
-//!   and the CPU time it uses meanwhile (target: none);
-//! * launch overhead with the artifact cached: LAUNCH → TASK_RUNNING, less
+//! * launch overhead with the artifact cached: LAUNCH → TASK_RUNNING less
 //!   the service's own start time (from its first instruction to listening)
-//!   (target ≤ 100 ms).
+//!   (target ≤ 100 ms). LAUNCH and TASK_RUNNING are the timestamps of the
+//!   executor's first TASK_STARTING (sent on LAUNCH) and of its TASK_RUNNING;
+//! * idle RSS of the executor while the service runs quietly (target ≤ 8 MB),
+//!   and the CPU time it uses meanwhile (target: none).
 //!
-//! Run through `executor/bench/executor-bench.sh`, which builds the release
-//! binary and passes it in `EXECUTOR_BIN`.
+//! Run through `scripts/bench-executor.sh`, which builds the shipped binary
+//! and passes it in `EXECUTOR_BIN`.
 
+#[path = "../tests/cluster/mod.rs"]
+mod cluster;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
-use common::*;
+use cluster::{Binary, Scheduler, executor_info, framework, port, task_info};
+use common::{ArtifactServer, sha256, tarball};
 use executor_protocol::{Artifact, Check, Command, Readiness, TaskDocument};
 use mesos_proto::v1::TaskState;
+use test_support::rig::{MesosRig, RigOptions};
 
 const RSS_TARGET: u64 = 8 * 1024 * 1024;
 const OVERHEAD_TARGET: Duration = Duration::from_millis(100);
 const ROUNDS: usize = 5;
 const IDLE: Duration = Duration::from_secs(5);
-
-fn now_ns() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
-}
+/// Readiness probe interval: the overhead includes up to one of these.
+const PROBE_INTERVAL_MS: u64 = 50;
 
 fn proc_field(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -45,141 +48,199 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
-fn read_ns(path: &std::path::Path) -> anyhow::Result<u128> {
+fn read_number(path: &Path) -> anyhow::Result<u128> {
     Ok(std::fs::read_to_string(path)
         .with_context(|| format!("read {}", path.display()))?
         .trim()
         .parse()?)
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
-    let binary =
-        std::env::var("EXECUTOR_BIN").context("set EXECUTOR_BIN to the executor binary")?;
-    let mut agent = FakeAgent::start().await?;
+struct Figures {
+    overheads: Vec<Duration>,
+    idle_rss: u64,
+    idle_cpu: u64,
+}
+
+/// Launches ROUNDS + 1 tasks (the first fills the cache) through the master
+/// at `master` and measures each.
+async fn measure(master: &str, binary: &str, work: &Path) -> anyhow::Result<Figures> {
     let server = ArtifactServer::start().await?;
-    let dir = tempfile::Builder::new()
-        .prefix("executor-bench-")
-        .tempdir()?;
-    let keep = std::env::var_os("BENCH_KEEP").is_some();
-    let tarball = tarball(&[(
+    let tgz = tarball(&[(
         "svc/bin/serve.sh",
         0o755,
-        // The service notes when it starts (before its interpreter loads) and
-        // when it listens, so that its own start time can be taken out.
-        "#!/bin/sh\ndate +%s%N > started\nexec python3 -c 'import socket,sys,time\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind((\"127.0.0.1\", int(sys.argv[1]))); s.listen(16)\nopen(\"listening\",\"w\").write(str(time.time_ns()))\nwhile True:\n    c,_=s.accept(); c.close()' \"$1\"\n",
+        // The service notes when it starts (before its interpreter loads),
+        // when it listens, and its parent: the executor.
+        "#!/bin/sh\ndate +%s%N > \"$3/started\"\necho $PPID > \"$3/executor\"\n\
+         exec python3 -c 'import socket,sys,time\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(16)\n\
+         open(sys.argv[3]+\"/listening\",\"w\").write(str(time.time_ns()))\n\
+         while True:\n    c,_=s.accept(); c.close()' \"$1\" \"$2\" \"$3\"\n",
     )])?;
-    let url = server.serve("/bench.tgz", tarball.clone());
-
-    // BENCH_EXECUTOR_LOG=debug keeps a timeline in each run's executor.log.
-    let log_level = std::env::var("BENCH_EXECUTOR_LOG").unwrap_or_else(|_| "warn".into());
-    let mut overheads = Vec::new();
-    let mut idle_rss = 0;
-    let mut idle_cpu = 0;
-    // Round 0 fills the cache and is not counted.
+    let url = server.serve("/bench-1.0.tgz", tgz.clone());
+    let cache = work.join("cache");
+    let cache_text = cache.display().to_string();
+    let mut s = Scheduler::start(master, framework("executor-bench"))?;
+    let mut figures = Figures {
+        overheads: Vec::new(),
+        idle_rss: 0,
+        idle_cpu: 0,
+    };
     for round in 0..=ROUNDS {
-        let port = free_port()?;
+        let offer = s.offer().await?;
+        let (ports, p) = port(&offer, 0)?;
+        let marks = work.join(format!("round-{round}"));
+        std::fs::create_dir_all(&marks)?;
         let mut doc = TaskDocument::new(Command::Exec {
             program: "svc/bin/serve.sh".into(),
-            args: vec![port.to_string()],
+            args: vec![
+                offer.hostname.clone(),
+                p.to_string(),
+                marks.display().to_string(),
+            ],
         });
         doc.artifacts.push(Artifact {
             url: url.clone(),
-            sha256: sha256(&tarball),
+            sha256: sha256(&tgz),
             extract: true,
             destination: ".".into(),
         });
         doc.readiness = Some(Readiness {
             check: Check::Tcp {
-                host: "127.0.0.1".into(),
-                port,
+                host: offer.hostname.clone(),
+                port: p,
             },
-            interval_ms: 50,
+            interval_ms: PROBE_INTERVAL_MS,
             timeout_ms: 1000,
             initial_delay_ms: 0,
         });
-        let sandbox = dir.path().join(format!("run-{round}"));
-        let mut executor = ExecutorProcess::start_binary(
-            &binary,
-            &agent,
-            &sandbox,
-            &dir.path().join("cache"),
-            &[("EXECUTOR_LOG", log_level.as_str())],
-        )?;
-        let pid = executor.child.id().context("executor pid")?;
-        agent.expect("SUBSCRIBE", |c| c.subscribe.is_some()).await?;
         let task = format!("bench-{round}");
-        let launched = now_ns();
-        agent.send(launch(&task, &doc)?)?;
-        agent.expect_update(TaskState::TaskRunning).await?;
-        let running = now_ns();
-        let started = read_ns(&sandbox.join("started"))?;
-        let listening = read_ns(&sandbox.join("listening"))?;
-        let service_own = listening.saturating_sub(started);
-        let overhead = (running - launched).saturating_sub(service_own);
-        if round > 0 {
-            overheads.push(Duration::from_nanos(u64::try_from(overhead)?));
-        }
+        let executor = executor_info(
+            &offer,
+            &format!("bench-exec-{round}"),
+            Binary::Fetched(binary),
+            &[
+                ("EXECUTOR_ARTIFACT_CACHE", &cache_text),
+                ("EXECUTOR_LOG", "warn"),
+            ],
+        )?;
+        let info = task_info(&offer, &task, executor, &doc, vec![ports])?;
+        s.launch(&offer, vec![info]).await?;
+        let starting = s.update(&task, TaskState::TaskStarting).await?;
+        let running = s.update(&task, TaskState::TaskRunning).await?;
+        let launched = starting.timestamp.context("STARTING timestamp")?;
+        let ready = running.timestamp.context("RUNNING timestamp")?;
+        let total = Duration::from_secs_f64((ready - launched).max(0.0));
+        let own = Duration::from_nanos(u64::try_from(
+            read_number(&marks.join("listening"))?
+                .saturating_sub(read_number(&marks.join("started"))?),
+        )?);
+        let overhead = total.saturating_sub(own);
         println!(
-            "round {round}: LAUNCH→RUNNING {:.1} ms, service's own start {:.1} ms, overhead {:.1} ms{}",
-            (running - launched) as f64 / 1e6,
-            service_own as f64 / 1e6,
-            overhead as f64 / 1e6,
+            "  round {round}: LAUNCH→RUNNING {:.1} ms, service's own start {:.1} ms, overhead {:.1} ms{}",
+            total.as_secs_f64() * 1e3,
+            own.as_secs_f64() * 1e3,
+            overhead.as_secs_f64() * 1e3,
             if round == 0 {
                 " (cache fill, not counted)"
             } else {
                 ""
             }
         );
-
+        if round > 0 {
+            figures.overheads.push(overhead);
+        }
         if round == ROUNDS {
-            // Idle: the service runs quietly; the executor should sleep.
+            let pid = u32::try_from(read_number(&marks.join("executor"))?)?;
             tokio::time::sleep(Duration::from_millis(500)).await;
             let before = cpu_ticks(pid).unwrap_or(0);
             tokio::time::sleep(IDLE).await;
-            idle_cpu = cpu_ticks(pid).unwrap_or(0).saturating_sub(before);
-            idle_rss = proc_field(pid, "VmRSS:").unwrap_or(0) * 1024;
+            figures.idle_cpu = cpu_ticks(pid).unwrap_or(0).saturating_sub(before);
+            figures.idle_rss = proc_field(pid, "VmRSS:").unwrap_or(0) * 1024;
             println!(
-                "idle executor: RssAnon {} kB, RssFile {} kB, threads {}",
+                "  idle executor (pid {pid}): RssAnon {} kB, RssFile {} kB, threads {}",
                 proc_field(pid, "RssAnon:").unwrap_or(0),
                 proc_field(pid, "RssFile:").unwrap_or(0),
                 proc_field(pid, "Threads:").unwrap_or(0)
             );
         }
-        agent.send(kill(&task, None))?;
-        agent.expect_update(TaskState::TaskKilled).await?;
-        executor.exited().await?;
+        s.kill(&task, &offer.agent_id, None).await?;
+        s.update(&task, TaskState::TaskKilled).await?;
     }
+    s.handle.teardown().await?;
+    Ok(figures)
+}
 
-    if keep {
-        println!("kept {}", dir.keep().display());
-    }
+fn report(target: &str, f: &Figures) {
+    let mut overheads = f.overheads.clone();
     overheads.sort();
-    let median = overheads[overheads.len() / 2];
+    let median = overheads
+        .get(overheads.len() / 2)
+        .copied()
+        .unwrap_or_default();
     let max = overheads.last().copied().unwrap_or_default();
-    println!();
+    let verdict = |ok: bool| if ok { "OK" } else { "OVER" };
+    println!("{target}:");
     println!(
-        "idle RSS      {:>6.2} MB   target ≤ {:.0} MB   {}",
-        idle_rss as f64 / 1048576.0,
+        "  idle RSS         {:>7.2} MB        target ≤ {:.0} MB   {}",
+        f.idle_rss as f64 / 1048576.0,
         RSS_TARGET as f64 / 1048576.0,
-        if idle_rss <= RSS_TARGET { "OK" } else { "OVER" }
+        verdict(f.idle_rss <= RSS_TARGET)
     );
     println!(
-        "idle CPU      {:>6} ticks in {}s   target 0   {}",
-        idle_cpu,
+        "  idle CPU         {:>7} ticks in {}s   target 0      {}",
+        f.idle_cpu,
         IDLE.as_secs(),
-        if idle_cpu == 0 { "OK" } else { "OVER" }
+        verdict(f.idle_cpu == 0)
     );
     println!(
-        "launch overhead median {:.1} ms, max {:.1} ms (cached artifact; includes up to one 50 ms readiness interval)   target ≤ {} ms   {}",
+        "  launch overhead  {:>7.1} ms median, {:.1} ms max (artifact cached; includes up to one {PROBE_INTERVAL_MS} ms probe interval)   target ≤ {} ms   {}",
         median.as_secs_f64() * 1e3,
         max.as_secs_f64() * 1e3,
         OVERHEAD_TARGET.as_millis(),
-        if median <= OVERHEAD_TARGET {
-            "OK"
-        } else {
-            "OVER"
-        }
+        verdict(median <= OVERHEAD_TARGET)
     );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let binary =
+        std::env::var("EXECUTOR_BIN").context("set EXECUTOR_BIN to the executor binary")?;
+    let work = tempfile::Builder::new()
+        .prefix("executor-bench-")
+        .tempdir()?;
+    let mut results = Vec::new();
+
+    println!("local cluster (embedded, one agent):");
+    let mut config = mesos_local::ClusterConfig::with_agents(1);
+    config.first_agent_ip = test_support::ports::agent_block();
+    config.allocation_interval = Duration::from_millis(100);
+    config.agents[0].resources = "cpus:4;mem:4096;disk:1000;ports:[31000-31099]".into();
+    let local = mesos_local::LocalCluster::start(config).await?;
+    let figures = measure(&local.master_url(), &binary, &work.path().join("local")).await;
+    local.shutdown().await;
+    results.push(("local cluster", figures?));
+
+    if MesosRig::available().dir().is_some() {
+        println!("real Mesos 1.11 (rig, one agent):");
+        let rig = tokio::task::spawn_blocking(|| {
+            MesosRig::start(
+                RigOptions::default()
+                    .agents(1)
+                    .resources("cpus:4;mem:4096;disk:10000;ports:[31000-31099]"),
+            )
+        })
+        .await??;
+        let master = format!("{}/", rig.endpoint());
+        let figures = measure(&master, &binary, &work.path().join("rig")).await;
+        drop(rig);
+        results.push(("real Mesos", figures?));
+    } else {
+        println!("real Mesos: rig not found, skipped");
+    }
+
+    println!();
+    for (target, figures) in &results {
+        report(target, figures);
+    }
     Ok(())
 }

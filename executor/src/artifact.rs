@@ -5,6 +5,14 @@
 //! renamed into place only when the hash matches, so the cache never holds
 //! an unchecked file and concurrent executors on one agent cannot see a
 //! partial one. A relaunch on the same agent therefore downloads nothing.
+//!
+//! Archives are unpacked once per checksum into `<cache>/unpacked/<hex>/`
+//! (checked entry by entry, then renamed into place), and a task's
+//! destination gets a copy of that tree whose regular files are hard links
+//! (copies when the cache is on another file system): a relaunch neither
+//! downloads nor decompresses anything. Files of the tree are thus shared by
+//! every sandbox on the agent: services must not rewrite their installed
+//! files in place (config files are written to a new file and renamed over).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -213,15 +221,21 @@ impl Fetcher {
         Ok(hex::encode(hasher.finalize()))
     }
 
-    /// Fetches `artifact` and puts it in place under `sandbox`: unpacked into
-    /// its destination, or copied there under the URL's file name.
+    /// Fetches `artifact` and puts it in place under `sandbox`: its unpacked
+    /// tree linked into its destination, or the file itself linked there
+    /// under the URL's file name.
     pub async fn install(&self, artifact: &Artifact, sandbox: &Path) -> Result<(), Error> {
         let cached = self.fetch(artifact).await?;
         let dest = sandbox.join(&artifact.destination);
         let url = artifact.url.clone();
         let extract = artifact.extract.then(|| archive_kind(&url)).flatten();
+        let cache = self.cache.clone();
+        let sha = artifact.sha256.to_ascii_lowercase();
         let result = tokio::task::spawn_blocking(move || match extract {
-            Some(kind) => unpack::unpack(&cached, kind, &dest, &url),
+            Some(kind) => {
+                let tree = unpacked_tree(&cache, &sha, &cached, kind, &url)?;
+                unpack::link_tree(&tree, &dest, &url)
+            }
             None => {
                 std::fs::create_dir_all(&dest).map_err(Error::io("create destination", &dest))?;
                 let name = url::Url::parse(&url)
@@ -232,9 +246,7 @@ impl Fetcher {
                     })
                     .filter(|n| !n.is_empty() && n != "." && n != "..")
                     .unwrap_or_else(|| "artifact".into());
-                let target = dest.join(name);
-                std::fs::copy(&cached, &target).map_err(Error::io("copy artifact", &target))?;
-                Ok(())
+                unpack::link_file(&cached, &dest.join(name))
             }
         })
         .await;
@@ -247,6 +259,47 @@ impl Fetcher {
             }),
         }
     }
+}
+
+/// The unpacked tree of the verified archive `archive` (SHA-256 `sha`):
+/// `<cache>/unpacked/<sha>`, unpacked now if no executor on this agent did
+/// it before. Unpacking happens in `<cache>/tmp/` and the finished tree is
+/// renamed into place, so a tree in `unpacked/` is always complete and was
+/// checked entry by entry; an unsafe archive leaves nothing behind.
+fn unpacked_tree(
+    cache: &Path,
+    sha: &str,
+    archive: &Path,
+    kind: executor_protocol::ArchiveKind,
+    label: &str,
+) -> Result<PathBuf, Error> {
+    let tree = cache.join("unpacked").join(sha);
+    if tree.is_dir() {
+        info!(archive = %label, sha256 = %sha, "unpacked tree cache hit");
+        return Ok(tree);
+    }
+    let parent = cache.join("unpacked");
+    std::fs::create_dir_all(&parent).map_err(Error::io("create unpack cache", &parent))?;
+    let tmp = cache
+        .join("tmp")
+        .join(format!("unpack-{sha}.{}", uuid::Uuid::new_v4().simple()));
+    let unpacked = unpack::unpack(archive, kind, &tmp, label);
+    if let Err(e) = unpacked {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    match std::fs::rename(&tmp, &tree) {
+        Ok(()) => info!(archive = %label, sha256 = %sha, "archive unpacked into the cache"),
+        // Another executor on this agent finished the same tree first.
+        Err(_) if tree.is_dir() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::io("store unpacked tree in cache", &tree)(e));
+        }
+    }
+    Ok(tree)
 }
 
 /// Copies a local file while hashing it.

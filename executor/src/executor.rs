@@ -23,6 +23,7 @@ use executor_protocol::{
     TaskDocument,
 };
 use mesos_proto::v1::executor::{Event, event};
+use mesos_proto::v1::framework_info::capability;
 use mesos_proto::v1::{ExecutorId, FrameworkId, TaskId, TaskInfo, TaskState, task_status::Reason};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -60,6 +61,8 @@ struct TaskEntry {
     health: watch::Receiver<executor_protocol::Health>,
     document: Arc<TaskDocument>,
     done: bool,
+    /// TASK_KILLING was reported.
+    killing: bool,
 }
 
 /// The executor's state.
@@ -79,6 +82,10 @@ pub struct Executor {
     ever_subscribed: bool,
     /// The agent cannot be reached any more; nothing is reported.
     agent_gone: bool,
+    /// The framework understands TASK_KILLING (its TASK_KILLING_STATE capability).
+    task_killing: bool,
+    /// Calls waiting for the sender (started on first use).
+    outbox: Option<mpsc::UnboundedSender<mesos_proto::v1::executor::Call>>,
     stopping: Option<(Instant, Exit)>,
 }
 
@@ -115,6 +122,8 @@ impl Executor {
             subscribed: false,
             ever_subscribed: false,
             agent_gone: false,
+            task_killing: false,
+            outbox: None,
             stopping: None,
         })
     }
@@ -257,7 +266,13 @@ impl Executor {
                     .as_ref()
                     .map(|s| s.agent_info.hostname.clone())
                     .unwrap_or_default();
-                info!(agent = %agent, "subscribed");
+                self.task_killing = event.subscribed.as_ref().is_some_and(|s| {
+                    s.framework_info
+                        .capabilities
+                        .iter()
+                        .any(|c| c.r#type == Some(capability::Type::TaskKillingState as i32))
+                });
+                info!(agent = %agent, task_killing = self.task_killing, "subscribed");
                 self.subscribed = true;
                 self.ever_subscribed = true;
                 // The agent de-duplicates by uuid, so everything goes out again.
@@ -342,6 +357,7 @@ impl Executor {
                             "true".into(),
                         ))),
                         done: true,
+                        killing: false,
                     },
                 );
                 return;
@@ -369,16 +385,27 @@ impl Executor {
                 health: health_rx,
                 document,
                 done: false,
+                killing: false,
             },
         );
         self.latest = Some(id);
     }
 
     fn kill(&mut self, task_id: &TaskId, grace: Option<Duration>, budget: Option<Duration>) {
-        match self.tasks.get(&task_id.value) {
+        let task_killing = self.task_killing;
+        match self.tasks.get_mut(&task_id.value) {
             Some(entry) if !entry.done => {
                 info!(task_id = %task_id.value, grace_ms = grace.map(|g| g.as_millis() as u64), "kill");
                 let _ = entry.commands.send(TaskCommand::Kill { grace, budget });
+                // As Mesos' own executors: say the kill began, once, to
+                // frameworks that understand it.
+                if task_killing && !std::mem::replace(&mut entry.killing, true) {
+                    self.report(StatusChange::new(
+                        task_id.clone(),
+                        TaskState::TaskKilling,
+                        "stopping the service",
+                    ));
+                }
             }
             Some(_) => debug!(task_id = %task_id.value, "KILL of an ended task ignored"),
             None => {
@@ -451,28 +478,36 @@ impl Executor {
             .updates
             .due(Instant::now().into_std(), self.config.update_retry_interval);
         for status in due {
-            let call = self.identity.update(status);
-            let agent = self.agent.clone();
-            tokio::spawn(async move {
-                if let Err(e) = agent.post(&call).await {
-                    warn!(error = %e, "UPDATE not delivered; it will be resent");
-                }
-            });
+            self.post(self.identity.update(status));
         }
     }
 
-    fn send_message(&self, message: &ExecutorMessage) {
+    /// Queues a call for the agent. One sender posts them one after the
+    /// other, so that the agent sees a task's updates in the order they
+    /// were made (TASK_KILLING before TASK_KILLED).
+    fn post(&mut self, call: mesos_proto::v1::executor::Call) {
+        let outbox = self.outbox.get_or_insert_with(|| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<mesos_proto::v1::executor::Call>();
+            let agent = self.agent.clone();
+            tokio::spawn(async move {
+                while let Some(call) = rx.recv().await {
+                    if let Err(e) = agent.post(&call).await {
+                        warn!(error = %e, "call not delivered; updates are resent, messages dropped");
+                    }
+                }
+            });
+            tx
+        });
+        let _ = outbox.send(call);
+    }
+
+    fn send_message(&mut self, message: &ExecutorMessage) {
         if !self.subscribed {
             debug!("not subscribed; framework message dropped");
             return;
         }
         let call = self.identity.message(message.to_json());
-        let agent = self.agent.clone();
-        tokio::spawn(async move {
-            if let Err(e) = agent.post(&call).await {
-                warn!(error = %e, "framework message not delivered");
-            }
-        });
+        self.post(call);
     }
 
     /// Answers one framework message from the scheduler.

@@ -215,14 +215,26 @@ impl Runner {
                     .await
                     .map_err(Error::io("create config directory", parent))?;
             }
-            tokio::fs::write(&path, &file.content)
+            // A new file renamed over the old one: the old one may be a hard
+            // link into the artifact cache, which must stay as it was.
+            let tmp = path.with_file_name(format!(
+                ".{}.tmp",
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ));
+            let _ = tokio::fs::remove_file(&tmp).await;
+            tokio::fs::write(&tmp, &file.content)
                 .await
-                .map_err(Error::io("write config file", &path))?;
+                .map_err(Error::io("write config file", &tmp))?;
             let mode = file.mode_bits().unwrap_or(0o644);
             use std::os::unix::fs::PermissionsExt;
-            tokio::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            tokio::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
                 .await
-                .map_err(Error::io("set config file mode", &path))?;
+                .map_err(Error::io("set config file mode", &tmp))?;
+            tokio::fs::rename(&tmp, &path)
+                .await
+                .map_err(Error::io("write config file", &path))?;
         }
         Ok(())
     }

@@ -5,8 +5,11 @@
 //! that resolves outside, and symbolic links must be relative and point
 //! inside (checked both by their text and, after extraction, by resolving
 //! them). Device files and FIFOs are refused. The first bad entry stops the
-//! extraction with an error naming it; what was extracted before stays, but
-//! the caller runs nothing.
+//! extraction with an error naming it (the caller unpacks into a temporary
+//! directory of the cache and removes it, and runs nothing).
+//!
+//! [`link_tree`] then recreates a checked tree in a task's destination with
+//! hard links, never writing through a link it finds there.
 
 use std::fs::File;
 use std::io::Read;
@@ -294,6 +297,86 @@ impl Unpacker<'_> {
     }
 }
 
+/// Recreates the unpacked tree `tree` under `dest` (created if missing):
+/// directories are made (never through an existing link), regular files are
+/// hard-linked (copied across file systems) and symbolic links recreated with
+/// their checked text. `label` names the archive in errors.
+pub fn link_tree(tree: &Path, dest: &Path, label: &str) -> Result<(), Error> {
+    std::fs::create_dir_all(dest).map_err(Error::io("create destination", dest))?;
+    link_dir(tree, dest, Path::new(""), label)
+}
+
+fn link_dir(from: &Path, to: &Path, rel: &Path, label: &str) -> Result<(), Error> {
+    let entries = std::fs::read_dir(from).map_err(Error::io("read unpacked tree", from))?;
+    for entry in entries {
+        let entry = entry.map_err(Error::io("read unpacked tree", from))?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        let kind = entry
+            .file_type()
+            .map_err(Error::io("read unpacked tree", &source))?;
+        let existing = target.symlink_metadata().ok().map(|m| m.file_type());
+        if kind.is_dir() {
+            match existing {
+                Some(t) if t.is_dir() => {}
+                Some(t) if t.is_symlink() => {
+                    return Err(Error::UnsafeArchive {
+                        archive: label.to_owned(),
+                        reason: format!(
+                            "directory \"{}\" would be written through an existing link",
+                            rel.join(entry.file_name()).display()
+                        ),
+                    });
+                }
+                Some(_) => {
+                    std::fs::remove_file(&target).map_err(Error::io("replace file", &target))?;
+                    std::fs::create_dir(&target).map_err(Error::io("create directory", &target))?;
+                }
+                None => {
+                    std::fs::create_dir(&target).map_err(Error::io("create directory", &target))?
+                }
+            }
+            link_dir(&source, &target, &rel.join(entry.file_name()), label)?;
+            let mode = std::fs::metadata(&source)
+                .map_err(Error::io("read unpacked tree", &source))?
+                .permissions();
+            std::fs::set_permissions(&target, mode)
+                .map_err(Error::io("set permissions", &target))?;
+        } else {
+            if existing.is_some_and(|t| t.is_dir()) {
+                return Err(Error::UnsafeArchive {
+                    archive: label.to_owned(),
+                    reason: format!(
+                        "\"{}\" is a directory in the destination",
+                        rel.join(entry.file_name()).display()
+                    ),
+                });
+            }
+            remove_existing(&target);
+            if kind.is_symlink() {
+                let text = std::fs::read_link(&source).map_err(Error::io("read link", &source))?;
+                std::os::unix::fs::symlink(&text, &target)
+                    .map_err(Error::io("create symlink", &target))?;
+            } else {
+                link_file(&source, &target)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Puts `from` at `to` as a hard link, or as a copy when linking is not
+/// possible (another file system).
+pub fn link_file(from: &Path, to: &Path) -> Result<(), Error> {
+    remove_existing(to);
+    if std::fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to)
+        .map(drop)
+        .map_err(Error::io("copy artifact", to))
+}
+
 /// Removes a file or link at `path` so a later entry replaces it instead of
 /// writing through it.
 fn remove_existing(path: &Path) {
@@ -466,6 +549,42 @@ mod tests {
             assert!(matches!(err, Error::UnsafeArchive { .. }), "{what}: {err}");
             assert!(!dir.path().join("sandbox/x").exists(), "{what}");
         }
+    }
+
+    #[test]
+    fn linked_tree_shares_files_and_never_writes_through_links() {
+        use std::os::unix::fs::MetadataExt;
+        let (dir, dest, archive) = setup();
+        tar_gz(
+            &archive,
+            &[
+                Item::File("app/bin/run.sh", "#!/bin/sh\n"),
+                Item::Symlink("app/current", "bin"),
+            ],
+        );
+        let tree = dir.path().join("tree");
+        unpack(&archive, ArchiveKind::TarGz, &tree, "a.tgz").expect("unpack");
+        link_tree(&tree, &dest, "a.tgz").expect("link");
+        let inode = |p: &Path| std::fs::metadata(p).expect("meta").ino();
+        assert_eq!(
+            inode(&dest.join("app/bin/run.sh")),
+            inode(&tree.join("app/bin/run.sh"))
+        );
+        assert_eq!(
+            std::fs::read_link(dest.join("app/current")).expect("link"),
+            PathBuf::from("bin")
+        );
+        // Linking again over the first copy is harmless.
+        link_tree(&tree, &dest, "a.tgz").expect("relink");
+
+        let other = dir.path().join("other");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&other).expect("mkdir");
+        std::fs::create_dir_all(&outside).expect("mkdir");
+        std::os::unix::fs::symlink(&outside, other.join("app")).expect("symlink");
+        let err = link_tree(&tree, &other, "a.tgz").expect_err("through a link");
+        assert!(matches!(err, Error::UnsafeArchive { .. }), "{err}");
+        assert!(!outside.join("bin").exists());
     }
 
     #[test]

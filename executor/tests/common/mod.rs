@@ -520,3 +520,55 @@ pub async fn wait_for_file(path: &Path) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("{} never appeared", path.display()))
 }
+
+/// A .tar.gz with a symbolic link `link` → `target` (verbatim), then a file
+/// `link/<file>` that would be written through it, as a malicious archive
+/// would be made.
+pub fn evil_link_tarball(link: &str, target: &str, file: &str) -> anyhow::Result<Vec<u8>> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_mode(0o777);
+    header.set_size(0);
+    let raw = &mut header.as_old_mut().name;
+    raw[..link.len()].copy_from_slice(link.as_bytes());
+    let raw = &mut header.as_old_mut().linkname;
+    if target.len() > raw.len() {
+        bail!("link target too long");
+    }
+    raw[..target.len()].copy_from_slice(target.as_bytes());
+    header.set_cksum();
+    builder.append(&header, std::io::empty())?;
+    let name = format!("{link}/{file}");
+    let mut header = tar::Header::new_gnu();
+    let raw = &mut header.as_old_mut().name;
+    if name.len() > raw.len() {
+        bail!("name too long");
+    }
+    raw[..name.len()].copy_from_slice(name.as_bytes());
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(0o644);
+    header.set_size(5);
+    header.set_cksum();
+    builder.append(&header, &b"pwned"[..])?;
+    Ok(builder.into_inner()?.finish()?)
+}
+
+/// Every path under `dir` whose file name starts with `prefix`.
+pub fn find_named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with(prefix) {
+            found.push(path.clone());
+        }
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            found.extend(find_named(&path, prefix));
+        }
+    }
+    found
+}
