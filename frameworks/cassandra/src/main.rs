@@ -1,0 +1,105 @@
+//! `cassandra-mesos`: the Cassandra framework's scheduler and its command line.
+//!
+//! `cassandra-mesos scheduler …` runs the scheduler; every other command is a
+//! client of a running scheduler's REST API (`node`, `plan`, `endpoints`).
+//! See `cassandra_mesos::cli` for the tree.
+
+use std::{process::ExitCode, sync::Arc};
+
+use cassandra_mesos::{
+    CassandraService,
+    cli::{self, CassandraArtifact, Cli, Command, SchedulerCommand},
+    service::CASSANDRA_ARTIFACT,
+};
+use clap::FromArgMatches as _;
+use framework_cli::{CliCommand, Context};
+use scheduler_app::Launch;
+
+fn main() -> ExitCode {
+    let matches = cli::command().get_matches();
+    let parsed = match Cli::from_arg_matches(&matches) {
+        Ok(parsed) => parsed,
+        Err(error) => error.exit(),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(parsed))
+}
+
+async fn run(parsed: Cli) -> ExitCode {
+    let mut err = std::io::stderr();
+    let command = match parsed.command {
+        Command::Scheduler(args) => return scheduler(*args).await,
+        Command::Node(command) => CliCommand::Node(command),
+        Command::Plan(command) => CliCommand::Plan(command),
+        Command::Endpoints => CliCommand::Endpoints,
+    };
+    let result = match Context::new(&cli::spec(), &parsed.global) {
+        Ok(ctx) => framework_cli::execute(&ctx, command, &mut std::io::stdout(), &mut err).await,
+        Err(error) => Err(error),
+    };
+    framework_cli::exit_code(result, &mut err)
+}
+
+async fn scheduler(args: SchedulerCommand) -> ExitCode {
+    scheduler_app::init_logging();
+    match run_scheduler(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_scheduler(args: SchedulerCommand) -> anyhow::Result<()> {
+    let mut settings = args.cassandra.settings()?;
+    let cache = cli::cache_dir(|name| std::env::var(name).ok());
+    let artifact = match (
+        &cache,
+        &args.cassandra.cassandra_tarball,
+        &args.cassandra.cassandra_url,
+    ) {
+        (None, None, None) => {
+            anyhow::bail!("neither MESOS_DS_CACHE nor HOME is set: pass --cassandra-tarball PATH")
+        }
+        (cache, _, _) => args
+            .cassandra
+            .artifact(cache.as_deref().unwrap_or(std::path::Path::new(".")))
+            .map_err(anyhow::Error::msg)?,
+    };
+    let (served, external) = match artifact {
+        CassandraArtifact::Served(path) => {
+            let dist = match &settings.distribution_dir {
+                Some(dist) => dist.clone(),
+                None => cli::tarball_top_dir(&path).map_err(anyhow::Error::msg)?,
+            };
+            settings.distribution_dir = Some(dist);
+            // The scheduler serves it under its file name; checked here so a
+            // wrong suffix is reported before anything starts.
+            cli::served_name(&path).map_err(anyhow::Error::msg)?;
+            tracing::info!(tarball = %path.display(), "serving Cassandra");
+            (vec![(CASSANDRA_ARTIFACT.to_owned(), path)], Vec::new())
+        }
+        CassandraArtifact::External(reference) => {
+            tracing::info!(url = %reference.url, "agents download Cassandra from a URL");
+            (Vec::new(), vec![(CASSANDRA_ARTIFACT.to_owned(), reference)])
+        }
+    };
+    let service = CassandraService::new(settings)?;
+    scheduler_app::run(
+        args.scheduler,
+        Launch {
+            service: Arc::new(service),
+            served,
+            external,
+            settings: None,
+        },
+    )
+    .await
+}
