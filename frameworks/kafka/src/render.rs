@@ -153,14 +153,24 @@ pub fn escape_value(value: &str) -> String {
     out
 }
 
-/// `log4j.properties`: the root level to stdout (the executor keeps it) and a
-/// size-capped `server.log` under `LOG_DIR`, then the operator's lines.
+/// `log4j.properties`: the root level to stdout (the executor keeps it), errors
+/// also to stderr, and a size-capped `server.log` under `LOG_DIR`, then the
+/// operator's lines.
+///
+/// The executor quotes the end of stderr when a broker exits before it is
+/// ready, so a broker that cannot start (an invalid option, a full disk)
+/// explains itself in the task status and in a stopped plan. Only the first
+/// line of an exception goes there: the stack trace would push the reason
+/// out of the quoted lines.
 pub fn log4j_properties(
     level: LogLevel,
     extra: &BTreeMap<String, String>,
 ) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = [
-        ("log4j.rootLogger", format!("{level}, stdout, server")),
+        (
+            "log4j.rootLogger",
+            format!("{level}, stdout, stderr, server"),
+        ),
         (
             "log4j.appender.stdout",
             "org.apache.log4j.ConsoleAppender".into(),
@@ -172,6 +182,20 @@ pub fn log4j_properties(
         (
             "log4j.appender.stdout.layout.ConversionPattern",
             "[%d] %p %m (%c)%n".into(),
+        ),
+        (
+            "log4j.appender.stderr",
+            "org.apache.log4j.ConsoleAppender".into(),
+        ),
+        ("log4j.appender.stderr.Target", "System.err".into()),
+        ("log4j.appender.stderr.Threshold", "ERROR".into()),
+        (
+            "log4j.appender.stderr.layout",
+            "org.apache.log4j.EnhancedPatternLayout".into(),
+        ),
+        (
+            "log4j.appender.stderr.layout.ConversionPattern",
+            "[%d] %p %m (%c)%n%throwable{short}".into(),
         ),
         (
             "log4j.appender.server",
@@ -341,7 +365,15 @@ mod tests {
             ),
         ]);
         let p = log4j_properties(LogLevel::Warn, &extra);
-        assert_eq!(lookup(&p, "log4j.rootLogger"), Some("WARN, stdout, server"));
+        assert_eq!(
+            lookup(&p, "log4j.rootLogger"),
+            Some("WARN, stdout, stderr, server")
+        );
+        assert_eq!(lookup(&p, "log4j.appender.stderr.Threshold"), Some("ERROR"));
+        assert_eq!(
+            lookup(&p, "log4j.appender.stderr.layout.ConversionPattern"),
+            Some("[%d] %p %m (%c)%n%throwable{short}")
+        );
         assert_eq!(lookup(&p, "log4j.logger.kafka.controller"), Some("DEBUG"));
         assert_eq!(
             lookup(&p, "log4j.logger.org.apache.zookeeper"),

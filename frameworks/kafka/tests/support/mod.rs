@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod local;
+
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     hash::{DefaultHasher, Hash, Hasher},
@@ -50,6 +52,22 @@ impl StateSink for MemorySink {
 
 /// The Kafka tarball built by `packaging/`, with its sha256.
 pub fn kafka_tarball() -> anyhow::Result<ArtifactRef> {
+    let path = kafka_tarball_path()?;
+    let sha_file = format!("{}.sha256", path.display());
+    let sha256 = std::fs::read_to_string(&sha_file)
+        .with_context(|| format!("reading {sha_file}"))?
+        .split_whitespace()
+        .next()
+        .context("empty sha256 file")?
+        .to_owned();
+    Ok(ArtifactRef {
+        url: format!("file://{}", path.display()),
+        sha256,
+    })
+}
+
+/// The path of the Kafka tarball built (or found in the cache) by `packaging/`.
+pub fn kafka_tarball_path() -> anyhow::Result<PathBuf> {
     let root = test_support::workspace_root()?;
     let output = std::process::Command::new("bash")
         .arg(root.join("packaging/service-tarball.sh"))
@@ -62,18 +80,7 @@ pub fn kafka_tarball() -> anyhow::Result<ArtifactRef> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let path = PathBuf::from(String::from_utf8(output.stdout)?.trim());
-    let sha_file = format!("{}.sha256", path.display());
-    let sha256 = std::fs::read_to_string(&sha_file)
-        .with_context(|| format!("reading {sha_file}"))?
-        .split_whitespace()
-        .next()
-        .context("empty sha256 file")?
-        .to_owned();
-    Ok(ArtifactRef {
-        url: format!("file://{}", path.display()),
-        sha256,
-    })
+    Ok(PathBuf::from(String::from_utf8(output.stdout)?.trim()))
 }
 
 /// Serves the executor binary over HTTP on 127.0.0.1 (as the scheduler's

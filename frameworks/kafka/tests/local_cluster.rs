@@ -1,0 +1,352 @@
+//! Three KRaft brokers on the embedded local cluster (three agents on their
+//! own loopback addresses), driven through the `kafka-mesos` binary as an
+//! operator drives it: `scheduler --master local:3`, then `broker add`,
+//! `topic add`, `broker restart`, `broker update` and `plan abort`, checked
+//! with real Kafka clients.
+//!
+//! One scenario on one cluster: deploy with `hostname=unique`; a topic with
+//! replication factor 3 and `min.insync.replicas=2`; produce and consume; a
+//! rolling restart while a producer sends with `acks=all` (every
+//! acknowledged message is read back, count and checksum; never two brokers
+//! down); a `server.properties` option rolled out one broker at a time and
+//! seen by every broker; an option that keeps the broker from starting,
+//! which pauses the rollout with Kafka's own reason and takes no second
+//! broker down; and the way out (abort, update again).
+
+mod support;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use rdkafka::{
+    ClientConfig,
+    admin::{AdminClient, AdminOptions, ResourceSpecifier},
+    client::DefaultClientContext,
+};
+use serde_json::Value;
+use support::{
+    local::{Broker, Cli, Leftovers, Scheduler, lines_with, watch},
+    *,
+};
+
+/// Resources of each local agent: room for one broker.
+const AGENT: &str = "cpus:2;mem:2048;disk:4000;ports:[31000-31009]";
+
+/// A broker option as the broker itself reports it (DescribeConfigs on the
+/// broker resource, answered by that broker).
+async fn broker_setting(bootstrap: &str, broker: i32, key: &str) -> anyhow::Result<Option<String>> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(20)));
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Broker(broker)], &options)
+        .await?;
+    for result in results {
+        let resource = result.map_err(|code| anyhow::anyhow!("broker {broker}: {code}"))?;
+        if let Some(entry) = resource.get(key) {
+            return Ok(entry.value.clone());
+        }
+    }
+    Ok(None)
+}
+
+async fn assert_setting_everywhere(
+    bootstrap: &str,
+    brokers: &BTreeMap<String, Broker>,
+    key: &str,
+    value: &str,
+) -> anyhow::Result<()> {
+    for id in brokers.keys() {
+        let seen = broker_setting(bootstrap, id.parse()?, key).await?;
+        assert_eq!(seen.as_deref(), Some(value), "{key} on broker {id}");
+    }
+    Ok(())
+}
+
+fn generations(brokers: &BTreeMap<String, Broker>) -> BTreeMap<String, u64> {
+    brokers
+        .iter()
+        .map(|(id, b)| (id.clone(), b.generation))
+        .collect()
+}
+
+/// Asserts a followed plan exited 0 and printed its progress (a line for
+/// each broker of `serial`, whose steps take seconds each) and its end.
+fn assert_followed(run: &support::local::Run, serial: &[&str]) -> anyhow::Result<String> {
+    assert_eq!(run.code, Some(0), "{run}");
+    let plan = run.plan().context("the command names its plan")?;
+    let progress = lines_with(&run.stderr, &format!("{plan} ["));
+    assert!(!progress.is_empty(), "progress of {plan}: {run}");
+    for broker in serial {
+        let step = format!("broker {broker}: ");
+        assert!(
+            progress.iter().any(|l| l.contains(&step)),
+            "progress of {plan} shows broker {broker}: {run}"
+        );
+    }
+    assert!(
+        run.stdout.contains(&format!("plan {plan} complete")),
+        "{run}"
+    );
+    Ok(plan)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kraft_brokers_on_the_local_cluster_through_the_cli() -> anyhow::Result<()> {
+    let _leftovers = Leftovers;
+    let started = Instant::now();
+    let dir = tempfile::tempdir()?;
+    let tarball = kafka_tarball_path()?;
+    let block = test_support::ports::agent_block();
+    let args: Vec<String> = [
+        "--master",
+        "local:3",
+        "--local-first-agent-ip",
+        &block.to_string(),
+        "--local-resources",
+        AGENT,
+        "--local-state-dir",
+        &dir.path().join("cluster").display().to_string(),
+        "--kafka-tarball",
+        &tarball.display().to_string(),
+        "--step-timeout",
+        "60",
+        "--stop-grace",
+        "30s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut scheduler = Scheduler::start(dir.path(), &args).await?;
+    let cli = Cli::new(&scheduler.api);
+
+    // Deploy: one broker per agent.
+    let add = cli
+        .run(&[
+            "broker",
+            "add",
+            "0..2",
+            "--constraints",
+            "hostname=unique",
+            "--cpus",
+            "0.5",
+            "--mem",
+            "640",
+            "--heap",
+            "256",
+            "--disk",
+            "1000",
+            "--option",
+            "num.partitions=3",
+            "--option",
+            "offsets.topic.replication.factor=3",
+            "--option",
+            "group.initial.rebalance.delay.ms=0",
+            "--timeout",
+            "4m",
+        ])
+        .await?;
+    if add.code != Some(0) {
+        bail!(
+            "deploy failed: {add}\nscheduler log:\n{}",
+            scheduler.log_tail(40)
+        );
+    }
+    assert_followed(&add, &[])?;
+    eprintln!("deployed after {:?}", started.elapsed());
+    let brokers = cli.brokers().await?;
+    assert_eq!(brokers.len(), 3);
+    let hosts: BTreeSet<String> = brokers.values().filter_map(|b| b.host.clone()).collect();
+    let agents: BTreeSet<String> = (0..3u32)
+        .map(|i| std::net::Ipv4Addr::from(u32::from(block) + i).to_string())
+        .collect();
+    assert_eq!(hosts, agents, "one broker on each agent");
+    for broker in brokers.values() {
+        assert_eq!(broker.stage, "running", "{broker:?}");
+        assert_eq!(broker.config["mode"], "kraft");
+    }
+    let endpoints = cli.json(&["endpoints"]).await?;
+    let bootstrap = endpoints["bootstrap_servers"]
+        .as_str()
+        .context("bootstrap servers")?
+        .to_owned();
+    let list = cli.ok(&["broker", "list"]).await?;
+    assert!(
+        list.stdout.contains("cluster: 3 brokers registered"),
+        "{list}"
+    );
+
+    // A topic that survives one broker down.
+    cli.ok(&[
+        "topic",
+        "add",
+        "events",
+        "--partitions",
+        "3",
+        "--replication-factor",
+        "3",
+        "--config",
+        "min.insync.replicas=2",
+    ])
+    .await?;
+    let deadline = Instant::now() + DEADLINE;
+    let described: Value = loop {
+        // Brokers learn a new topic's settings one after another.
+        let d = cli.json(&["topic", "describe", "events"]).await?;
+        if d["configs"]["min.insync.replicas"] == "2" || Instant::now() > deadline {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(described["configs"]["min.insync.replicas"], "2");
+    let partitions = described["partitions"].as_array().context("partitions")?;
+    assert_eq!(partitions.len(), 3);
+    for p in partitions {
+        assert_eq!(p["replicas"].as_array().map(Vec::len), Some(3), "{p}");
+    }
+
+    let producer = producer(&bootstrap)?;
+    let mut acked = produce(&producer, "events", 0..200).await?;
+    assert_all_acknowledged_read(&acked, &consume_all(&bootstrap, "events").await?);
+    eprintln!("produced and consumed after {:?}", started.elapsed());
+
+    // Rolling restart while a producer keeps sending with acks=all.
+    let before = cli.brokers().await?;
+    let watching = watch(&before)?;
+    let background = produce_until_stopped(producer.clone(), "events", 1_000_000);
+    let restart = cli.run(&["broker", "restart", "0..2"]).await?;
+    background.stop.store(true, Ordering::Relaxed);
+    let (during, failed) = background.task.await?;
+    let outages = watching.finish();
+    assert_followed(&restart, &["0", "1", "2"])?;
+    outages.assert_one_at_a_time("the rolling restart", &["0", "1", "2"]);
+    let after = cli.brokers().await?;
+    for (id, generation) in generations(&before) {
+        assert_eq!(
+            after[&id].generation,
+            generation + 1,
+            "broker {id} restarted once"
+        );
+    }
+    assert!(
+        during.len() > 50,
+        "the producer kept sending: {} acknowledged, failures {:?}",
+        during.len(),
+        failed.iter().take(3).collect::<Vec<_>>()
+    );
+    acked.extend(during.iter().cloned());
+    assert_all_acknowledged_read(&acked, &consume_all(&bootstrap, "events").await?);
+    eprintln!(
+        "rolling restart done after {:?}: {} messages acknowledged during it, {} failed",
+        started.elapsed(),
+        during.len(),
+        failed.len()
+    );
+
+    // A server.properties option, rolled out one broker at a time.
+    let before = after;
+    let watching = watch(&before)?;
+    let update = cli
+        .run(&[
+            "broker",
+            "update",
+            "0..2",
+            "--option",
+            "log.retention.hours=48",
+        ])
+        .await?;
+    let outages = watching.finish();
+    assert_followed(&update, &["0", "1", "2"])?;
+    outages.assert_one_at_a_time("the update", &["0", "1", "2"]);
+    let after = cli.brokers().await?;
+    for (id, broker) in &after {
+        assert_eq!(broker.config["options"]["log.retention.hours"], "48");
+        assert!(!broker.update_pending, "broker {id} has nothing pending");
+        assert_eq!(broker.generation, before[id].generation + 1);
+    }
+    assert_setting_everywhere(&bootstrap, &after, "log.retention.hours", "48").await?;
+    eprintln!("update rolled out after {:?}", started.elapsed());
+
+    // An option the broker refuses to start with: the rollout stops at the
+    // first broker, says why, and takes no other broker down.
+    let before = after;
+    let watching = watch(&before)?;
+    let broken = cli
+        .run(&[
+            "broker",
+            "update",
+            "0..2",
+            "--option",
+            "log.retention.hours=abc",
+        ])
+        .await?;
+    let outages = watching.finish();
+    assert_eq!(broken.code, Some(4), "a stopped plan exits 4: {broken}");
+    let plan_id = broken.plan().context("the update names its plan")?;
+    let plan = cli.plan(&plan_id).await?;
+    let steps = plan["steps"].as_array().context("steps")?;
+    let first = steps[0]["node"].as_str().context("first step")?.to_owned();
+    assert_eq!(plan["state"], "paused", "{plan}");
+    let reason = plan["reason"].as_str().unwrap_or_default();
+    for expected in [
+        format!("node {first} did not become ready"),
+        "Invalid value abc for configuration log.retention.hours".to_owned(),
+    ] {
+        assert!(reason.contains(&expected), "{expected:?} in {reason:?}");
+        assert!(broken.stderr.contains(&expected), "{broken}");
+    }
+    for step in &steps[1..] {
+        assert_eq!(step["phase"], "pending", "{plan}");
+    }
+    let others: Vec<&str> = ["0", "1", "2"]
+        .into_iter()
+        .filter(|id| *id != first)
+        .collect();
+    let now = cli.brokers().await?;
+    for id in &others {
+        assert_eq!(
+            now[*id].generation, before[*id].generation,
+            "{id} untouched"
+        );
+        assert_eq!(now[*id].stage, "running");
+    }
+    outages.assert_one_at_a_time("the refused update", &[first.as_str()]);
+    eprintln!("refused update paused after {:?}", started.elapsed());
+
+    // The way out: abort, and roll out a valid value (the broken broker
+    // starts with it; the others follow one at a time once it is back).
+    cli.ok(&["plan", "abort", &plan_id]).await?;
+    let watching = watch(&now)?;
+    let fixed = cli
+        .run(&[
+            "broker",
+            "update",
+            "0..2",
+            "--option",
+            "log.retention.hours=72",
+        ])
+        .await?;
+    let outages = watching.finish();
+    assert_followed(&fixed, &[])?;
+    if let Some(sample) = outages.two_down_at_once() {
+        // The broken broker is down at the start; no other may join it.
+        panic!("brokers {:?} down at once during the fix", sample.down);
+    }
+    let after = cli.brokers().await?;
+    assert_setting_everywhere(&bootstrap, &after, "log.retention.hours", "72").await?;
+    for (id, broker) in &after {
+        assert_eq!(broker.stage, "running", "broker {id}");
+        assert!(!broker.update_pending, "broker {id} has nothing pending");
+    }
+    // Nothing acknowledged was lost along the way.
+    assert_all_acknowledged_read(&acked, &consume_all(&bootstrap, "events").await?);
+
+    scheduler.stop();
+    eprintln!("local-cluster scenario took {:?}", started.elapsed());
+    Ok(())
+}
