@@ -395,6 +395,43 @@ fn launch_runs_through_the_agent_and_updates_wait_for_acks() {
         w.core.master.frameworks[&fid].tasks["t"].state,
         TaskState::TaskFinished
     );
+    // A framework that fails over is sent the pending update at once, not
+    // at the next retry (20 s on), as Mesos' agent resumes its streams.
+    w.advance(Duration::from_secs(2));
+    let now = w.now;
+    let again = FrameworkInfo {
+        id: Some(v1::FrameworkId { value: fid.clone() }),
+        ..info(true)
+    };
+    let effects = w.core.run(now, |core, out| {
+        core.master.subscribe(
+            call::Subscribe {
+                framework_info: again,
+                suppressed_roles: vec![],
+            },
+            2,
+            "uuid-2".into(),
+            now,
+            out,
+        );
+    });
+    w.effects.extend(effects);
+    let resent: Vec<TaskStatus> = w
+        .scheduler_events(2)
+        .into_iter()
+        .filter_map(|e| e.update.map(|u| u.status))
+        .collect();
+    assert_eq!(
+        resent.iter().map(|s| s.uuid.clone()).collect::<Vec<_>>(),
+        vec![running.uuid.clone()],
+        "the unacknowledged update, once"
+    );
+    // The retry timer set before the failover does not send it twice.
+    w.advance(Duration::from_secs(9));
+    assert!(
+        w.scheduler_events(2).iter().all(|e| e.update.is_none()),
+        "no resend before the resumed stream's interval"
+    );
     let ack = Call {
         acknowledge: Some(call::Acknowledge {
             agent_id: AgentId {
@@ -405,9 +442,9 @@ fn launch_runs_through_the_agent_and_updates_wait_for_acks() {
         }),
         ..kind(call::Type::Acknowledge)
     };
-    w.call(1, &fid, ack).ok();
+    w.call(2, &fid, ack).ok();
     let next: Vec<TaskStatus> = w
-        .scheduler_events(1)
+        .scheduler_events(2)
         .into_iter()
         .filter_map(|e| e.update.map(|u| u.status))
         .collect();

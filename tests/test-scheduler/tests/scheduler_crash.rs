@@ -127,17 +127,30 @@ async fn reservations(master: &str) -> Option<BTreeMap<String, (BTreeSet<String>
     Some(found)
 }
 
-async fn running_tasks(master: &str) -> Option<Vec<String>> {
+/// Every task the master lists as live, with its state.
+async fn task_states(master: &str) -> Option<BTreeMap<String, String>> {
     let state = get(&format!("{master}/master/state")).await?;
-    let mut tasks = Vec::new();
+    let mut tasks = BTreeMap::new();
     for framework in state["frameworks"].as_array()? {
         for task in framework["tasks"].as_array().into_iter().flatten() {
-            if task["state"] == "TASK_RUNNING" {
-                tasks.push(task["id"].as_str()?.to_owned());
-            }
+            tasks.insert(
+                task["id"].as_str()?.to_owned(),
+                task["state"].as_str()?.to_owned(),
+            );
         }
     }
     Some(tasks)
+}
+
+async fn running_tasks(master: &str) -> Option<Vec<String>> {
+    let tasks = task_states(master).await?;
+    Some(
+        tasks
+            .into_iter()
+            .filter(|(_, state)| state == "TASK_RUNNING")
+            .map(|(id, _)| id)
+            .collect(),
+    )
 }
 
 async fn stages(api: &str) -> Option<BTreeMap<String, String>> {
@@ -156,6 +169,21 @@ async fn stages(api: &str) -> Option<BTreeMap<String, String>> {
     )
 }
 
+/// The master's task states, for a failure message (outside the runtime).
+fn master_task_states(master: &str) -> Option<BTreeMap<String, String>> {
+    let master = master.to_owned();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?
+            .block_on(task_states(&master))
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
 fn start_cluster(dir: &Path) -> anyhow::Result<(Proc, String)> {
     let mut child = Command::new(binary("mesos-local", "mesos-local")?)
         .args(["--agents", "3", "--port", "0"])
@@ -169,8 +197,9 @@ fn start_cluster(dir: &Path) -> anyhow::Result<(Proc, String)> {
         ])
         .arg("--state-dir")
         .arg(dir)
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.with_extension("log"))?)
         .spawn()
         .context("starting mesos-local")?;
     let stdout = child.stdout.take().context("stdout")?;
@@ -191,9 +220,6 @@ fn start_cluster(dir: &Path) -> anyhow::Result<(Proc, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the scheduler converges (3 nodes running, one reservation set and volume per agent), \
-            but the local master's /master/state then shows only 2 of the 3 tasks as TASK_RUNNING: \
-            a task-state bookkeeping gap in mesos-local to fix first"]
 async fn a_killed_scheduler_converges_without_duplicates_or_leaks() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let paths = Paths {
@@ -269,7 +295,16 @@ async fn a_killed_scheduler_converges_without_duplicates_or_leaks() -> anyhow::R
         let running = running_tasks(&master).await?;
         (running.len() >= 3).then_some(running)
     })
-    .await?;
+    .await
+    .with_context(|| {
+        let log = std::fs::read_to_string(dir.path().join("cluster.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(60).collect();
+        format!(
+            "the master's tasks: {:?}\nmesos-local log (newest first):\n{}",
+            master_task_states(&master),
+            tail.join("\n")
+        )
+    })?;
     let nodes: BTreeSet<String> = running
         .iter()
         .filter_map(|t| {

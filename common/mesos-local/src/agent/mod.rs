@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mesos_proto::v1::{
     self, AgentId, AgentInfo, Attribute, ContainerId, ExecutorId, ExecutorInfo, FrameworkInfo,
@@ -109,6 +109,9 @@ struct UpdateStream {
     seen: BTreeSet<Vec<u8>>,
     backoff: Duration,
     latest: Option<TaskState>,
+    /// When the head update is due again; a retry timer that fires earlier
+    /// was superseded by a resend (framework re-subscribed, agent registered).
+    retry_at: Option<Instant>,
 }
 
 /// Why an executor call was refused: HTTP status and message.
@@ -312,6 +315,12 @@ impl Agent {
                 if changed {
                     self.persist(out);
                 }
+                // Mesos' status update manager resumes every stream at its
+                // shortest retry interval.
+                let retry_min = self.setup.retry_min;
+                for stream in self.streams.values_mut() {
+                    stream.backoff = retry_min;
+                }
                 let keys: Vec<(String, String)> = self.streams.keys().cloned().collect();
                 for (fid, tid) in keys {
                     self.forward(&fid, &tid, now, out);
@@ -404,10 +413,29 @@ impl Agent {
                 self.persist(out);
             }
             ToAgent::UpdateFramework { framework } => {
-                if let Some(fid) = framework.id.as_ref().map(|i| i.value.clone()) {
-                    if let Some(f) = self.frameworks.get_mut(&fid) {
-                        f.info = framework;
-                    }
+                let Some(fid) = framework.id.as_ref().map(|i| i.value.clone()) else {
+                    return;
+                };
+                let Some(f) = self.frameworks.get_mut(&fid) else {
+                    return;
+                };
+                f.info = framework;
+                // As Mesos' agent: a framework that (re)subscribed gets every
+                // pending update at once (of every framework, as Mesos'
+                // status update manager resumes all streams), not after a
+                // retry interval that may have grown to minutes.
+                let retry_min = self.setup.retry_min;
+                let pending: Vec<(String, String)> = self
+                    .streams
+                    .iter_mut()
+                    .filter(|(_, stream)| !stream.pending.is_empty())
+                    .map(|(key, stream)| {
+                        stream.backoff = retry_min;
+                        key.clone()
+                    })
+                    .collect();
+                for (fid, tid) in pending {
+                    self.forward(&fid, &tid, now, out);
                 }
             }
         }
@@ -895,12 +923,13 @@ impl Agent {
             return;
         }
         let key = (framework_id.to_owned(), task_id.to_owned());
-        let Some(stream) = self.streams.get(&key) else {
+        let Some(stream) = self.streams.get_mut(&key) else {
             return;
         };
         let Some(front) = stream.pending.front() else {
             return;
         };
+        stream.retry_at = Some(now.mono + stream.backoff);
         let latest = stream.latest.unwrap_or(front.state());
         out.to_master(
             self.index,
@@ -935,7 +964,9 @@ impl Agent {
         let Some(stream) = self.streams.get_mut(&key) else {
             return;
         };
-        if stream.pending.front().and_then(|s| s.uuid.as_deref()) != Some(uuid) {
+        if stream.pending.front().and_then(|s| s.uuid.as_deref()) != Some(uuid)
+            || stream.retry_at.is_some_and(|due| now.mono < due)
+        {
             return;
         }
         stream.backoff = (stream.backoff * 2).min(retry_max);

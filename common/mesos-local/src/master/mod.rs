@@ -1392,9 +1392,20 @@ impl Master {
         let task_id = status.task_id.value.clone();
         let mut released = false;
         if let Some(task) = framework.tasks.get_mut(&task_id) {
+            // As Mesos' updateTask: a terminal state is final, and a repeated
+            // state replaces the last status instead of adding one.
             let was_terminal = is_terminal(task.state);
-            task.state = latest_state;
+            if !was_terminal {
+                task.state = latest_state;
+            }
             released = !was_terminal && is_terminal(latest_state);
+            if task
+                .statuses
+                .last()
+                .is_some_and(|last| last.state == status.state)
+            {
+                task.statuses.pop();
+            }
             task.statuses.push(TaskStatus {
                 data: None,
                 ..status.clone()
