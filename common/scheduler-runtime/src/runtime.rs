@@ -1158,6 +1158,7 @@ impl Runtime {
         let cluster = self.cluster();
         let mut problems = Vec::new();
         let mut changes = Vec::new();
+        let mut withdrawn = Vec::new();
         for id in &ids {
             let Some(node) = self.state.nodes.get(id) else {
                 continue;
@@ -1205,6 +1206,10 @@ impl Runtime {
                         config: configured,
                     },
                 ));
+            } else if node.pending.is_some() {
+                // Back to what runs: a change still waiting (say, from an
+                // aborted rollout) must not be applied by a later restart.
+                withdrawn.push(id.clone());
             }
         }
         if !problems.is_empty() {
@@ -1213,11 +1218,17 @@ impl Runtime {
                 messages: problems,
             });
         }
-        if changes.is_empty() {
+        if changes.is_empty() && withdrawn.is_empty() {
             return Err(CommandError::new(
                 ErrorKind::Invalid,
                 "the update changes nothing",
             ));
+        }
+        for id in &withdrawn {
+            if let Some(node) = self.state.nodes.get_mut(id) {
+                info!(node = %id, "pending change withdrawn: the update returns to the running configuration");
+                node.pending = None;
+            }
         }
         let changed: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
         for (id, change) in changes {
