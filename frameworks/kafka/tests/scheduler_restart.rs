@@ -2,12 +2,13 @@
 //! with the same state file, resumes the restart to its end; the operator's
 //! `kafka-mesos broker restart` keeps following it and exits 0.
 //!
-//! Brokers run in ZooKeeper mode (against a real ZooKeeper server) on a
-//! `mesos-local` process with three agents: the cluster, like a real Mesos
-//! cluster, outlives the scheduler, so the brokers keep serving while the
-//! scheduler is gone. A producer sends with `acks=all` throughout; every
-//! acknowledged message is read back, and no two brokers are ever down at
-//! once.
+//! Brokers run in ZooKeeper mode on a `mesos-local` process with three
+//! agents, against a three-server ZooKeeper ensemble that `zookeeper-mesos`
+//! deploys on the same agents first (its connect string from its endpoints,
+//! with a `/kafka` chroot). The cluster, like a real Mesos cluster, outlives
+//! the scheduler, so the brokers keep serving while the scheduler is gone.
+//! A producer sends with `acks=all` throughout; every acknowledged message
+//! is read back, and no two brokers are ever down at once.
 
 mod support;
 
@@ -18,29 +19,52 @@ use std::{
 
 use anyhow::{Context, bail};
 use support::{
-    local::{Cli, Leftovers, MesosLocal, Scheduler, finish, watch},
+    local::{Cli, Leftovers, MesosLocal, Scheduler, ZooKeeperFramework, finish, watch},
     *,
 };
-use test_support::ZkServer;
 
-/// Resources of each local agent: room for one broker.
+/// Resources of each local agent: room for one broker and one ZooKeeper server.
 const AGENT: &str = "cpus:2;mem:2048;disk:4000;ports:[31000-31009]";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_scheduler_killed_during_a_rolling_restart_resumes_it() -> anyhow::Result<()> {
     let _leftovers = Leftovers;
     let started = Instant::now();
-    let zk = tokio::task::spawn_blocking(ZkServer::start).await??;
     let dir = tempfile::tempdir()?;
     let tarball = kafka_tarball_path()?;
     let cluster = MesosLocal::start(dir.path(), 3, test_support::ports::agent_block(), AGENT)?;
+    let cluster_up = started.elapsed();
+    let zookeeper = ZooKeeperFramework::start(dir.path(), &cluster.master).await?;
+    eprintln!(
+        "local cluster up after {cluster_up:?}, zookeeper-mesos after {:?}",
+        started.elapsed()
+    );
+    let zk_connect = zookeeper
+        .deploy(
+            "0..2",
+            &[
+                "--constraints",
+                "hostname=unique",
+                "--heap",
+                "96",
+                "--mem",
+                "256",
+                "--disk",
+                "256",
+                "--option",
+                "tickTime=500",
+            ],
+        )
+        .await?;
+    assert_eq!(zk_connect.split(',').count(), 3, "{zk_connect}");
+    eprintln!("ZooKeeper ensemble deployed after {:?}", started.elapsed());
     let args: Vec<String> = [
         "--master",
         &cluster.master,
         "--mode",
         "zookeeper",
         "--zookeeper-connect",
-        &format!("{}/kafka", zk.connect_string()),
+        &format!("{zk_connect}/kafka"),
         "--kafka-tarball",
         &tarball.display().to_string(),
         "--failover-timeout",
@@ -187,11 +211,52 @@ async fn a_scheduler_killed_during_a_rolling_restart_resumes_it() -> anyhow::Res
     acked.extend(during.iter().cloned());
     assert_all_acknowledged_read(&acked, &consume_all(&bootstrap, "zk-events").await?);
 
-    // The brokers registered under the framework's ZooKeeper chroot.
-    let dump = tokio::task::block_in_place(|| zk.four_letter_word("dump"))?;
-    assert!(dump.contains("/kafka/brokers/ids/0"), "{dump}");
+    // The brokers registered under the chroot in the framework's ensemble,
+    // as ZooKeeper's own command-line client lists them.
+    let ids = zookeeper_ls(&zk_connect, "/kafka/brokers/ids").await?;
+    assert!(ids.lines().any(|l| l.trim() == "[0, 1, 2]"), "{ids}");
 
     scheduler.stop();
     eprintln!("scheduler-restart scenario took {:?}", started.elapsed());
     Ok(())
+}
+
+/// `ls PATH` by ZooKeeper's command-line client (from the same distribution
+/// the servers run), against `connect`; returns its output.
+async fn zookeeper_ls(connect: &str, path: &str) -> anyhow::Result<String> {
+    let home = tokio::task::spawn_blocking(|| {
+        test_support::zookeeper::distribution(&test_support::zookeeper::tarball()?)
+    })
+    .await??;
+    let java = std::env::var_os("JAVA_HOME")
+        .map(|h| std::path::PathBuf::from(h).join("bin/java"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| "java".into());
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(java)
+            .arg("-cp")
+            .arg(home.join("lib/*"))
+            .args([
+                "org.apache.zookeeper.ZooKeeperMain",
+                "-server",
+                connect,
+                "ls",
+                path,
+            ])
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .context("the ZooKeeper client did not finish within a minute")??;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!(
+            "ZooKeeper client ls {path} failed ({}): {stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(stdout)
 }

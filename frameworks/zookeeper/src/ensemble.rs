@@ -1,7 +1,7 @@
 //! Pure decisions about the ensemble: what a server's `srvr` answer says,
 //! what the committed configuration holds, whether a quorum survives taking
-//! servers down, which reconfiguration brings a server in, and the restart
-//! order with the leader last.
+//! servers down, which reconfiguration brings a server in (or moves a
+//! replaced one), and the restart order with the leader last.
 
 use std::collections::BTreeMap;
 
@@ -163,6 +163,36 @@ pub fn join(committed: &BTreeMap<u8, String>, member: &Member) -> Join {
     }
 }
 
+/// Before `member` starts where it is placed: the `server.N=…` line that
+/// moves it to its placed address in the committed configuration, when that
+/// configuration holds it at another one (a server replaced onto another
+/// agent). A server the configuration does not hold joins once it serves
+/// (see [`join`]); one it holds as placed needs nothing.
+pub fn readdress(committed: &BTreeMap<u8, String>, member: &Member) -> Option<String> {
+    match committed.get(&member.id) {
+        Some(spec) if !same_spec(spec, &member.spec()) => Some(member.line()),
+        _ => None,
+    }
+}
+
+/// May the committed configuration move `moving` (which is down) to a new
+/// address? The leader commits that only with a quorum of the configuration
+/// acknowledging, so the other voters must form one.
+pub fn may_readdress(committed: &[u8], serving: &BTreeMap<u8, Mode>, moving: u8) -> Verdict {
+    let verdict = may_take_down(committed, serving, &[moving]);
+    if verdict.ok {
+        verdict
+    } else {
+        Verdict::new(
+            false,
+            format!(
+                "server {moving} cannot move to its new address: {}; start the stopped servers first",
+                verdict.message
+            ),
+        )
+    }
+}
+
 /// ZooKeeper prints `host:peer:election:participant;host:client`, sometimes
 /// with `0.0.0.0` as the client host; compare the parts that matter.
 fn same_spec(committed: &str, wanted: &str) -> bool {
@@ -229,6 +259,50 @@ mod tests {
         );
         let new = Member { id: 1, ..me };
         assert!(matches!(join(&config, &new), Join::Add(_)));
+    }
+
+    #[test]
+    fn a_replaced_server_is_moved_before_it_starts() {
+        let committed = parse_config(
+            "server.0=127.0.1.2:31001:31002:participant;0.0.0.0:31000\n\
+             server.1=127.0.1.3:31001:31002:participant;127.0.1.3:31000\n\
+             server.2=127.0.1.4:31001:31002:participant;127.0.1.4:31000\n",
+        );
+        let moved = Member {
+            id: 1,
+            host: "127.0.1.5".into(),
+            client: 31003,
+            peer: 31004,
+            election: 31005,
+        };
+        assert_eq!(
+            readdress(&committed, &moved).as_deref(),
+            Some("server.1=127.0.1.5:31004:31005:participant;127.0.1.5:31003")
+        );
+        let in_place = Member {
+            id: 0,
+            host: "127.0.1.2".into(),
+            client: 31000,
+            peer: 31001,
+            election: 31002,
+        };
+        assert_eq!(readdress(&committed, &in_place), None);
+        // A new server is not in the configuration: it joins once it serves.
+        assert_eq!(readdress(&committed, &Member { id: 3, ..moved }), None);
+
+        let ids = [0, 1, 2];
+        let two = serving(&[(0, Mode::Leader), (2, Mode::Follower)]);
+        assert!(may_readdress(&ids, &two, 1).ok);
+        let one = serving(&[(0, Mode::Leader)]);
+        let v = may_readdress(&ids, &one, 1);
+        assert!(!v.ok);
+        assert!(
+            v.message
+                .starts_with("server 1 cannot move to its new address")
+                && v.message.contains("quorum"),
+            "{}",
+            v.message
+        );
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! [`ZooKeeperService`]: the ZooKeeper side of the shared scheduler.
 
-use std::time::Duration;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use executor_protocol::{Artifact, Check, Command, ConfigFile, Readiness, TaskDocument};
 use futures::future::BoxFuture;
@@ -42,6 +46,28 @@ const LOG_SUBDIR: &str = "txlog";
 #[derive(Clone, Debug)]
 pub struct ZooKeeperService {
     settings: Settings,
+    addresses: Arc<Mutex<Addresses>>,
+}
+
+/// What the scheduler knows of servers' addresses in the committed
+/// configuration, by myid, as `server.N` specs: a server launches into a
+/// running ensemble only once the configuration holds it where it is placed
+/// (or does not hold it at all).
+#[derive(Debug, Default)]
+struct Addresses {
+    /// Placements found safe to launch at.
+    cleared: BTreeMap<u8, String>,
+    /// Placements being checked (and the configuration moved) now.
+    checking: BTreeMap<u8, String>,
+    /// Why the last check of a server failed.
+    failed: BTreeMap<u8, String>,
+}
+
+impl Addresses {
+    fn clear(&mut self, member: &Member) {
+        self.cleared.insert(member.id, member.spec());
+        self.failed.remove(&member.id);
+    }
 }
 
 /// The address a server binds and is reached at on its agent. Agents called
@@ -117,7 +143,10 @@ impl ZooKeeperService {
     /// A service with validated framework settings.
     pub fn new(settings: Settings) -> Result<Self, Error> {
         settings.validate()?;
-        Ok(ZooKeeperService { settings })
+        Ok(ZooKeeperService {
+            settings,
+            addresses: Arc::default(),
+        })
     }
 
     /// The framework settings.
@@ -140,11 +169,123 @@ impl ZooKeeperService {
     fn serving(
         &self,
         members: &[Member],
-    ) -> impl std::future::Future<Output = std::collections::BTreeMap<u8, ensemble::Mode>> + use<>
-    {
+    ) -> impl std::future::Future<Output = BTreeMap<u8, ensemble::Mode>> + use<> {
         let endpoints = endpoints_of(members);
         let timeout = self.settings.check_timeout.min(Duration::from_secs(3));
         async move { admin::modes(&endpoints, timeout).await }
+    }
+
+    /// Whether `me` may launch into the running ensemble now. The answer
+    /// needs the committed configuration, so the first call starts a check
+    /// in the background and holds the launch; a later offer finds its result.
+    fn address_cleared(&self, me: &Member, cluster: &ClusterView) -> Result<(), String> {
+        let spec = me.spec();
+        let mut addresses = self
+            .addresses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if addresses.cleared.get(&me.id) == Some(&spec) {
+            return Ok(());
+        }
+        let waiting = format!(
+            "checking that the ensemble's configuration has server {} at {} before it starts",
+            me.id,
+            me.client_endpoint()
+        );
+        if addresses.checking.get(&me.id) == Some(&spec) {
+            return Err(addresses.failed.get(&me.id).cloned().unwrap_or(waiting));
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err("no async runtime to reach the ensemble from".into());
+        };
+        let password = self
+            .super_password(cluster)
+            .ok_or("no super-user password to reconfigure with")?;
+        let others: Vec<Member> = members(cluster)
+            .into_iter()
+            .filter(|m| m.id != me.id)
+            .collect();
+        addresses.checking.insert(me.id, spec.clone());
+        let previous = addresses.failed.get(&me.id).cloned();
+        drop(addresses);
+        let shared = Arc::clone(&self.addresses);
+        let serving = self.serving(&others);
+        let timeout = self.settings.check_timeout;
+        let me = me.clone();
+        runtime.spawn(async move {
+            let outcome = move_before_start(&me, &others, serving.await, &password, timeout).await;
+            let mut addresses = shared.lock().unwrap_or_else(PoisonError::into_inner);
+            if addresses.checking.get(&me.id) == Some(&spec) {
+                addresses.checking.remove(&me.id);
+            }
+            match outcome {
+                Ok(message) => {
+                    info!(server = me.id, message = %message, "cleared to start");
+                    addresses.clear(&me);
+                }
+                Err(message) => {
+                    tracing::warn!(server = me.id, message = %message, "not cleared to start");
+                    addresses.failed.insert(me.id, message);
+                }
+            }
+        });
+        Err(previous.map_or(waiting, |p| format!("{p} (checking again)")))
+    }
+}
+
+/// Before a server starts in a running ensemble: when the committed
+/// configuration holds it at another address (it was replaced onto another
+/// agent), moves it there by reconfiguration, which needs the other servers
+/// to form a quorum. A server that starts with its old address in the
+/// configuration would adopt it from the leader and try to bind it.
+async fn move_before_start(
+    me: &Member,
+    others: &[Member],
+    serving: BTreeMap<u8, ensemble::Mode>,
+    password: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let up: Vec<Member> = others
+        .iter()
+        .filter(|m| serving.contains_key(&m.id))
+        .cloned()
+        .collect();
+    if up.is_empty() {
+        return Err(format!(
+            "no other server leads or follows now (an election may be under way), so server {} cannot be checked against the ensemble's configuration; if this lasts, start the stopped servers",
+            me.id
+        ));
+    }
+    let admin = Admin::connect(&connect_string(&up), password, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let committed = admin.committed().await.map_err(|e| e.to_string())?;
+    let Some(line) = ensemble::readdress(&committed, me) else {
+        return Ok(format!(
+            "the ensemble's configuration has server {} as placed, or not yet",
+            me.id
+        ));
+    };
+    let voters: Vec<u8> = committed.keys().copied().collect();
+    let verdict = ensemble::may_readdress(&voters, &serving, me.id);
+    if !verdict.ok {
+        return Err(verdict.message);
+    }
+    info!(server = me.id, line = %line, "moving the server to its new address");
+    let now = admin
+        .reconfigure(std::slice::from_ref(&line), &[])
+        .await
+        .map_err(|e| format!("moving server {} to its new address failed: {e}", me.id))?;
+    match ensemble::readdress(&now, me) {
+        None => Ok(format!(
+            "the ensemble's configuration now has server {} at {}",
+            me.id,
+            me.client_endpoint()
+        )),
+        Some(_) => Err(format!(
+            "the reconfiguration did not move server {} to its new address",
+            me.id
+        )),
     }
 }
 
@@ -245,7 +386,16 @@ impl Service for ZooKeeperService {
     }
 
     fn ready_to_launch(&self, node: &NodeView, cluster: &ClusterView) -> Result<(), String> {
-        bootstrap_wait(node, cluster)
+        bootstrap_wait(node, cluster)?;
+        let ensemble_runs = cluster.nodes.values().any(|n| n.running && n.id != node.id);
+        match member_of(node) {
+            Some(me) if self.settings.dynamic_reconfig && ensemble_runs => {
+                self.address_cleared(&me, cluster)
+            }
+            // A new ensemble starts from the rendered list; without dynamic
+            // reconfiguration the list is in every zoo.cfg.
+            _ => Ok(()),
+        }
     }
 
     fn task(&self, context: &TaskContext<'_>) -> Result<TaskDocument, String> {
@@ -374,6 +524,7 @@ impl Service for ZooKeeperService {
         let dynamic = self.settings.dynamic_reconfig;
         let password = self.super_password(cluster);
         let timeout = self.settings.check_timeout;
+        let addresses = Arc::clone(&self.addresses);
         Box::pin(async move {
             let id = match id {
                 Ok(id) => id,
@@ -402,7 +553,13 @@ impl Service for ZooKeeperService {
                 .cloned()
                 .collect();
             match join_ensemble(&me, &up, &password, timeout).await {
-                Ok(message) => result(true, message),
+                Ok(message) => {
+                    addresses
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clear(&me);
+                    result(true, message)
+                }
                 Err(message) => result(false, message),
             }
         })
@@ -699,6 +856,46 @@ mod tests {
         }
         cluster.nodes.get_mut("1").expect("1").running = true;
         assert!(bootstrap_wait(&cluster.nodes["0"], &cluster).is_ok());
+    }
+
+    #[test]
+    fn a_server_joining_a_running_ensemble_launches_once_its_address_is_cleared() {
+        let service = service();
+        let mut cluster = ClusterView {
+            settings: json!({"super_password": "secretsecret"}),
+            ..Default::default()
+        };
+        for id in ["0", "1", "2"] {
+            add(&mut cluster, id, json!({}));
+        }
+        place(&mut cluster, "0", "127.0.1.2", 31000);
+        place(&mut cluster, "1", "127.0.1.3", 31000);
+        place(&mut cluster, "2", "127.0.1.4", 31000);
+        cluster.nodes.get_mut("1").expect("1").running = true;
+        let me = member_of(&cluster.nodes["0"]).expect("placed");
+        service.addresses.lock().expect("addresses").clear(&me);
+        assert!(
+            service
+                .ready_to_launch(&cluster.nodes["0"], &cluster)
+                .is_ok()
+        );
+        // Replaced onto another agent: the old clearance does not hold.
+        place(&mut cluster, "0", "127.0.1.5", 31003);
+        let err = service
+            .ready_to_launch(&cluster.nodes["0"], &cluster)
+            .expect_err("the new address is not cleared");
+        assert!(err.contains("runtime"), "{err}");
+        // Without dynamic reconfiguration the server list is in zoo.cfg.
+        let static_service = ZooKeeperService::new(Settings {
+            dynamic_reconfig: false,
+            ..Settings::default()
+        })
+        .expect("settings");
+        assert!(
+            static_service
+                .ready_to_launch(&cluster.nodes["0"], &cluster)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //! three servers deploy and take writes; a rolling restart (`server restart
 //! 0..2`, followed to its end) runs while a client writes continuously, and
 //! every acknowledged write is there afterwards; the ensemble grows to five
-//! by dynamic reconfiguration and shrinks back to three, the data intact.
+//! by dynamic reconfiguration and shrinks back to three, the data intact; a
+//! server replaced onto the spare agent rejoins at its new address with an
+//! empty volume and serves all the data.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
     process::{Child, Stdio},
     sync::{
@@ -26,6 +28,9 @@ use zookeeper_client as zk;
 
 /// Resources of each local agent: room for two servers.
 const AGENT: &str = "cpus:2;mem:2048;disk:4000;ports:[31000-31019]";
+/// Agents: one per server of the three-server ensemble, and a spare to
+/// replace a server onto.
+const AGENTS: usize = 4;
 /// Small servers with a short tick, so that elections and syncs are quick.
 const SERVER: &[&str] = &["--heap", "96", "--mem", "256", "--option", "tickTime=500"];
 
@@ -171,6 +176,21 @@ async fn voters(client: &zk::Client) -> anyhow::Result<BTreeSet<u8>> {
     )
 }
 
+/// The agent each server (of `ids`) runs on, from `server list`.
+async fn hosts(scheduler: &Scheduler, ids: &[&str]) -> anyhow::Result<BTreeMap<String, String>> {
+    let list = ok(scheduler, &["--json", "server", "list"]).await?;
+    let list: Value = serde_json::from_str(list.trim())?;
+    let mut hosts = BTreeMap::new();
+    for node in list["nodes"].as_array().context("nodes")? {
+        let id = node["id"].as_str().context("node id")?;
+        if ids.contains(&id) {
+            let host = node["host"].as_str().context("placed node's host")?;
+            hosts.insert(id.to_owned(), host.to_owned());
+        }
+    }
+    Ok(hosts)
+}
+
 /// Every child of `/writes`.
 async fn written(client: &zk::Client) -> anyhow::Result<BTreeSet<String>> {
     Ok(client.list_children("/writes").await?.into_iter().collect())
@@ -220,7 +240,7 @@ async fn an_ensemble_deploys_restarts_grows_and_shrinks_on_the_local_cluster() -
     let block = test_support::ports::agent_block();
     let args: Vec<String> = [
         "--master",
-        "local:3",
+        &format!("local:{AGENTS}"),
         "--local-first-agent-ip",
         &block.to_string(),
         "--local-resources",
@@ -237,8 +257,8 @@ async fn an_ensemble_deploys_restarts_grows_and_shrinks_on_the_local_cluster() -
     .collect();
     let scheduler = Scheduler::start(dir.path(), &args).await?;
 
-    // (1) Three servers deploy; a client writes.
-    let mut add = vec!["server", "add", "0..2"];
+    // (1) Three servers deploy, one per agent; a client writes.
+    let mut add = vec!["server", "add", "0..2", "--constraints", "hostname=unique"];
     add.extend_from_slice(SERVER);
     let out = ok(&scheduler, &add).await?;
     assert!(out.contains("complete"), "{out}");
@@ -292,7 +312,8 @@ async fn an_ensemble_deploys_restarts_grows_and_shrinks_on_the_local_cluster() -
         "every server was relaunched: {generations:?}"
     );
 
-    // (3) Grow to five by reconfiguration, then shrink back to three.
+    // (3) Grow to five by reconfiguration, then shrink back to three. The
+    // two extra servers have no constraint: they share agents.
     let mut add = vec!["server", "add", "3..4"];
     add.extend_from_slice(SERVER);
     ok(&scheduler, &add).await?;
@@ -324,10 +345,55 @@ async fn an_ensemble_deploys_restarts_grows_and_shrinks_on_the_local_cluster() -
     assert_ne!(code, Some(0), "removing 2 of 3 is refused");
     assert!(err.contains("quorum"), "{err}");
     assert_eq!(voters(&zk3).await?, BTreeSet::from([0, 1, 2]));
+
+    // (4) Replace server 1 onto the spare agent: the ensemble's configuration
+    // is moved to its new address before it starts with an empty volume.
+    let all = written(&zk3).await?;
+    let before = hosts(&scheduler, &["0", "1", "2"]).await?;
+    let replace_began = Instant::now();
+    let out = ok(&scheduler, &["server", "replace", "1"]).await?;
+    assert!(out.contains("complete"), "the CLI follows the plan: {out}");
+    eprintln!("replace took {:?}", replace_began.elapsed());
+    let after = hosts(&scheduler, &["0", "1", "2"]).await?;
+    assert!(
+        !before.values().any(|h| *h == after["1"]),
+        "server 1 moved to the spare agent: {before:?} → {after:?}"
+    );
+    let endpoints: Value =
+        serde_json::from_str(ok(&scheduler, &["--json", "endpoints"]).await?.trim())?;
+    let moved = endpoints["servers"]["1"]
+        .as_str()
+        .context("server 1's endpoint")?
+        .to_owned();
+    assert!(moved.starts_with(&format!("{}:", after["1"])), "{moved}");
+    let srvr = zookeeper_mesos::admin::four_letter(&moved, "srvr", Duration::from_secs(5)).await?;
+    assert!(
+        zookeeper_mesos::ensemble::parse_mode(&srvr).is_some_and(|m| m.serves()),
+        "server 1 leads or follows: {srvr}"
+    );
+    let (config, _) = zk3.get_config().await?;
+    let committed = zookeeper_mesos::ensemble::parse_config(&String::from_utf8_lossy(&config));
+    assert_eq!(
+        committed.keys().copied().collect::<BTreeSet<u8>>(),
+        BTreeSet::from([0, 1, 2])
+    );
+    let (host, client_port) = moved.rsplit_once(':').context("host:port")?;
+    assert!(
+        committed[&1].starts_with(&format!("{host}:"))
+            && committed[&1].ends_with(&format!(":{client_port}")),
+        "the committed configuration names server 1's new address: {committed:?}"
+    );
+    let through_moved = client(&moved).await?;
+    assert_eq!(
+        written(&through_moved).await?,
+        all,
+        "every write is readable through the replaced server"
+    );
     eprintln!("scenario took {:?}", started.elapsed());
     drop(zk);
     drop(zk5);
     drop(zk3);
+    drop(through_moved);
     drop(scheduler);
     Ok(())
 }

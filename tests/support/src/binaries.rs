@@ -42,6 +42,25 @@ pub fn binary(package: &str, name: &str) -> Result<PathBuf> {
     command
         .args(["build", "--quiet", "-p", package, "--bin", name])
         .current_dir(crate::workspace_root()?);
+    // Cargo describes the running test's package in these; build scripts
+    // that watch them (ring's does) would see a change and rebuild, as would
+    // the next build from a shell.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || matches!(
+                key.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            )
+        {
+            command.env_remove(key.as_ref());
+        }
+    }
     if let Some(target) = path.parent().and_then(Path::parent) {
         command.env("CARGO_TARGET_DIR", target);
     }

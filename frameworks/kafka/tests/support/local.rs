@@ -463,6 +463,105 @@ impl Drop for MesosLocal {
     }
 }
 
+/// A `zookeeper-mesos scheduler` process on a [`MesosLocal`] cluster: the
+/// ZooKeeper ensemble Kafka's ZooKeeper mode runs against, deployed as an
+/// operator deploys it. Stopped with SIGTERM when dropped; its servers run
+/// on until the cluster stops.
+pub struct ZooKeeperFramework {
+    process: Process,
+    bin: PathBuf,
+    /// The scheduler's REST API.
+    pub api: String,
+}
+
+impl ZooKeeperFramework {
+    /// Starts the scheduler against `master`; its log and state live in `dir`.
+    pub async fn start(dir: &Path, master: &str) -> anyhow::Result<Self> {
+        let bin = test_support::binaries::binary("zookeeper-mesos", "zookeeper-mesos")?;
+        let executor = test_support::binaries::binary("service-executor", "service-executor")?;
+        let tarball = tokio::task::spawn_blocking(test_support::zookeeper::tarball).await??;
+        let port = test_support::ports::free_port()?;
+        let args: Vec<String> = vec![
+            "scheduler".into(),
+            "--master".into(),
+            master.into(),
+            "--api-bind".into(),
+            format!("127.0.0.1:{port}"),
+            "--storage".into(),
+            dir.join("zookeeper-state.json").display().to_string(),
+            "--executor".into(),
+            executor.display().to_string(),
+            "--zookeeper-tarball".into(),
+            tarball.display().to_string(),
+        ];
+        let mut framework = ZooKeeperFramework {
+            process: Process::spawn(
+                &bin,
+                &args,
+                dir.join("zookeeper-scheduler.log"),
+                Stdio::null(),
+            )?,
+            bin,
+            api: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            if framework.run(&["server", "list"]).await?.code == Some(0) {
+                return Ok(framework);
+            }
+            if !framework.process.alive() || Instant::now() > deadline {
+                bail!(
+                    "the zookeeper-mesos scheduler did not come up:\n{}",
+                    framework.process.log_tail(30)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Runs `zookeeper-mesos ARGS…` against this scheduler.
+    pub async fn run(&self, args: &[&str]) -> anyhow::Result<Run> {
+        let output = tokio::process::Command::new(&self.bin)
+            .arg("--api")
+            .arg(&self.api)
+            .args(args)
+            .env_remove("ZOOKEEPER_MESOS_API")
+            .env_remove("SCHEDULER_API")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .with_context(|| format!("running zookeeper-mesos {}", args.join(" ")))?;
+        Ok(Run::of(output))
+    }
+
+    /// `server add IDS ARGS…`, followed to its end, then the connect
+    /// string from the endpoints.
+    pub async fn deploy(&self, ids: &str, args: &[&str]) -> anyhow::Result<String> {
+        let mut add = vec!["server", "add", ids];
+        add.extend_from_slice(args);
+        let run = self.run(&add).await?;
+        if run.code != Some(0) {
+            bail!(
+                "the ZooKeeper ensemble did not deploy: {run}\nscheduler log:\n{}",
+                self.process.log_tail(30)
+            );
+        }
+        let run = self.run(&["--json", "endpoints"]).await?;
+        let endpoints: Value = serde_json::from_str(&run.stdout)
+            .with_context(|| format!("zookeeper-mesos endpoints: not JSON: {run}"))?;
+        endpoints["connect"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("no connect string in {endpoints}"))
+    }
+}
+
+impl Drop for ZooKeeperFramework {
+    fn drop(&mut self) {
+        self.process.stop(Signal::TERM, Duration::from_secs(30));
+    }
+}
+
 /// One look at the brokers: which did not accept a connection.
 #[derive(Clone, Debug)]
 pub struct Sample {
