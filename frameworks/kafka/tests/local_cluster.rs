@@ -208,8 +208,17 @@ async fn kraft_brokers_on_the_local_cluster_through_the_cli() -> anyhow::Result<
     .await?;
     let deadline = Instant::now() + DEADLINE;
     let described: Value = loop {
-        // Brokers learn a new topic's settings one after another.
-        let d = cli.json(&["topic", "describe", "events"]).await?;
+        // Brokers learn a new topic (and its settings) one after another:
+        // the broker a new client asks may not know it yet.
+        let d = match cli.json(&["topic", "describe", "events"]).await {
+            Ok(d) => d,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("{e:#}; asking again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if d["configs"]["min.insync.replicas"] == "2" || Instant::now() > deadline {
             break d;
         }
