@@ -11,6 +11,8 @@
 //! [`Service`] and its own flags are turned into artifacts and settings by the
 //! framework's binary before calling [`run`].
 
+pub mod tarball;
+
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},

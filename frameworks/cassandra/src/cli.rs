@@ -6,6 +6,7 @@
 //! `framework-cli` with Cassandra's [`NodeArgs`]. This module parses and
 //! maps; it does no I/O beyond finding and reading the local tarball.
 
+use scheduler_app::tarball::ServiceTarball;
 use std::{
     path::{Path, PathBuf},
     time::Duration,
@@ -186,88 +187,6 @@ impl CassandraArgs {
     }
 }
 
-/// The packaging cache: `$MESOS_DS_CACHE`, else `~/.cache/mesos-data-services`.
-pub fn cache_dir(lookup: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    lookup("MESOS_DS_CACHE")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            lookup("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|h| Path::new(&h).join(".cache/mesos-data-services"))
-        })
-}
-
-/// The version numbers in a tarball's name, for picking the newest.
-fn version_key(name: &str) -> Vec<u64> {
-    name.split(|c: char| !c.is_ascii_digit())
-        .filter_map(|part| part.parse().ok())
-        .collect()
-}
-
-/// The newest `cassandra-*.tar.gz` in `dir`.
-pub fn newest_tarball(dir: &Path) -> Result<PathBuf, String> {
-    let missing = || {
-        format!(
-            "no Cassandra tarball found in {}: build one with `packaging/service-tarball.sh cassandra`, or pass --cassandra-tarball PATH, or --cassandra-url URL with --cassandra-sha256 HEX",
-            dir.display()
-        )
-    };
-    let entries = std::fs::read_dir(dir).map_err(|_| missing())?;
-    entries
-        .filter_map(|entry| entry.ok())
-        .filter_map(|entry| {
-            let name = entry.file_name().to_str()?.to_owned();
-            (name.starts_with("cassandra-") && name.ends_with(".tar.gz") && entry.path().is_file())
-                .then_some(name)
-        })
-        .max_by_key(|name| version_key(name))
-        .map(|name| dir.join(name))
-        .ok_or_else(missing)
-}
-
-/// The top directory of a `.tar.gz` distribution (`cassandra-5.0.9/bin/…` → `cassandra-5.0.9`).
-pub fn tarball_top_dir(path: &Path) -> Result<String, String> {
-    let unreadable = |e: std::io::Error| format!("cannot read the tarball {}: {e}", path.display());
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut entries = archive.entries().map_err(unreadable)?;
-    let first = entries
-        .next()
-        .ok_or_else(|| format!("the tarball {} is empty", path.display()))?
-        .map_err(unreadable)?;
-    let entry_path = first.path().map_err(unreadable)?;
-    entry_path
-        .components()
-        .find_map(|c| match c {
-            std::path::Component::Normal(name) => name.to_str().map(str::to_owned),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            format!(
-                "the tarball {} has no top directory; pass --cassandra-dist-dir",
-                path.display()
-            )
-        })
-}
-
-/// The name the served tarball gets: its file name, which must end in
-/// `.tar.gz` or `.tgz`, because the executor unpacks by the URL's extension.
-pub fn served_name(path: &Path) -> Result<String, String> {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-        Ok(name.to_owned())
-    } else {
-        Err(format!(
-            "--cassandra-tarball {}: the file name must end in .tar.gz or .tgz (it is a gzipped tar of the Cassandra distribution)",
-            path.display()
-        ))
-    }
-}
-
 /// A `cassandra.yaml` option: `KEY=VALUE`, where a VALUE that reads as JSON
 /// (a number, `true`, a list, …) is kept as such and anything else is a string.
 fn parse_option(text: &str) -> Result<(String, Value), String> {
@@ -387,4 +306,27 @@ pub fn contact_points(endpoints: &Value) -> Result<Vec<String>, String> {
             "the scheduler's endpoints have no contact_points (is --api pointing at a Cassandra scheduler?): {endpoints}"
         )),
     }
+}
+
+/// This service's tarball naming and flags.
+pub const TARBALL: ServiceTarball = ServiceTarball {
+    name: "cassandra",
+    title: "Cassandra",
+};
+
+pub use scheduler_app::tarball::cache_dir;
+
+/// The newest `cassandra-*.tar.gz` in `dir`.
+pub fn newest_tarball(dir: &Path) -> Result<PathBuf, String> {
+    TARBALL.newest(dir)
+}
+
+/// The top directory of the distribution in a `.tar.gz`.
+pub fn tarball_top_dir(path: &Path) -> Result<String, String> {
+    TARBALL.top_dir(path)
+}
+
+/// The name the served tarball gets (its file name, `.tar.gz` or `.tgz`).
+pub fn served_name(path: &Path) -> Result<String, String> {
+    TARBALL.served_name(path)
 }

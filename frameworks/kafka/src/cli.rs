@@ -7,6 +7,7 @@
 //! brokers themselves through rdkafka. This module parses and maps; it does
 //! no I/O beyond finding and reading the local Kafka tarball.
 
+use scheduler_app::tarball::ServiceTarball;
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -238,88 +239,6 @@ impl KafkaArgs {
             ));
         }
         Ok(KafkaArtifact::Served(path))
-    }
-}
-
-/// The packaging cache: `$MESOS_DS_CACHE`, else `~/.cache/mesos-data-services`.
-pub fn cache_dir(lookup: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    lookup("MESOS_DS_CACHE")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            lookup("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|h| Path::new(&h).join(".cache/mesos-data-services"))
-        })
-}
-
-/// The version numbers in a tarball's name, for picking the newest.
-fn version_key(name: &str) -> Vec<u64> {
-    name.split(|c: char| !c.is_ascii_digit())
-        .filter_map(|part| part.parse().ok())
-        .collect()
-}
-
-/// The newest `kafka-*.tar.gz` in `dir`.
-pub fn newest_tarball(dir: &Path) -> Result<PathBuf, String> {
-    let missing = || {
-        format!(
-            "no Kafka tarball found in {}: build one with `packaging/service-tarball.sh kafka`, or pass --kafka-tarball PATH, or --kafka-url URL with --kafka-sha256 HEX",
-            dir.display()
-        )
-    };
-    let entries = std::fs::read_dir(dir).map_err(|_| missing())?;
-    entries
-        .filter_map(|entry| entry.ok())
-        .filter_map(|entry| {
-            let name = entry.file_name().to_str()?.to_owned();
-            (name.starts_with("kafka-") && name.ends_with(".tar.gz") && entry.path().is_file())
-                .then_some(name)
-        })
-        .max_by_key(|name| version_key(name))
-        .map(|name| dir.join(name))
-        .ok_or_else(missing)
-}
-
-/// The top directory of a `.tar.gz` distribution (`kafka-3.9.2/bin/…` → `kafka-3.9.2`).
-pub fn tarball_top_dir(path: &Path) -> Result<String, String> {
-    let unreadable = |e: std::io::Error| format!("cannot read the tarball {}: {e}", path.display());
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut entries = archive.entries().map_err(unreadable)?;
-    let first = entries
-        .next()
-        .ok_or_else(|| format!("the tarball {} is empty", path.display()))?
-        .map_err(unreadable)?;
-    let entry_path = first.path().map_err(unreadable)?;
-    entry_path
-        .components()
-        .find_map(|c| match c {
-            std::path::Component::Normal(name) => name.to_str().map(str::to_owned),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            format!(
-                "the tarball {} has no top directory; pass --kafka-dist-dir",
-                path.display()
-            )
-        })
-}
-
-/// The name the served tarball gets: its file name, which must end in
-/// `.tar.gz` or `.tgz`, because the executor unpacks by the URL's extension.
-pub fn served_name(path: &Path) -> Result<String, String> {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-        Ok(name.to_owned())
-    } else {
-        Err(format!(
-            "--kafka-tarball {}: the file name must end in .tar.gz or .tgz (it is a gzipped tar of the Kafka distribution)",
-            path.display()
-        ))
     }
 }
 
@@ -657,4 +576,27 @@ pub fn cluster_summary(state: &ClusterState, controller: Option<i32>) -> String 
         state.offline(),
         controller.map_or_else(|| "unknown".into(), |c| c.to_string())
     )
+}
+
+/// This service's tarball naming and flags.
+pub const TARBALL: ServiceTarball = ServiceTarball {
+    name: "kafka",
+    title: "Kafka",
+};
+
+pub use scheduler_app::tarball::cache_dir;
+
+/// The newest `kafka-*.tar.gz` in `dir`.
+pub fn newest_tarball(dir: &Path) -> Result<PathBuf, String> {
+    TARBALL.newest(dir)
+}
+
+/// The top directory of the distribution in a `.tar.gz`.
+pub fn tarball_top_dir(path: &Path) -> Result<String, String> {
+    TARBALL.top_dir(path)
+}
+
+/// The name the served tarball gets (its file name, `.tar.gz` or `.tgz`).
+pub fn served_name(path: &Path) -> Result<String, String> {
+    TARBALL.served_name(path)
 }

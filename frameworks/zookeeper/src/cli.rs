@@ -7,6 +7,7 @@
 //! [`ServerOptions`]. This module parses and maps; it does no I/O beyond
 //! finding and reading the local tarball.
 
+use scheduler_app::tarball::ServiceTarball;
 use std::{
     path::{Path, PathBuf},
     time::Duration,
@@ -215,70 +216,6 @@ pub fn first_start_settings() -> Value {
     json!({ SUPER_PASSWORD_KEY: new_super_password() })
 }
 
-/// The packaging cache: `$MESOS_DS_CACHE`, else `~/.cache/mesos-data-services`.
-pub fn cache_dir(lookup: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    lookup("MESOS_DS_CACHE")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            lookup("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|h| Path::new(&h).join(".cache/mesos-data-services"))
-        })
-}
-
-fn version_key(name: &str) -> Vec<u64> {
-    name.split(|c: char| !c.is_ascii_digit())
-        .filter_map(|part| part.parse().ok())
-        .collect()
-}
-
-/// The newest `zookeeper-*.tar.gz` in `dir`.
-pub fn newest_tarball(dir: &Path) -> Result<PathBuf, String> {
-    let missing = || {
-        format!(
-            "no ZooKeeper tarball found in {}: build one with `packaging/service-tarball.sh zookeeper`, or pass --zookeeper-tarball PATH, or --zookeeper-url URL with --zookeeper-sha256 HEX",
-            dir.display()
-        )
-    };
-    let entries = std::fs::read_dir(dir).map_err(|_| missing())?;
-    entries
-        .filter_map(|entry| entry.ok())
-        .filter_map(|entry| {
-            let name = entry.file_name().to_str()?.to_owned();
-            (name.starts_with("zookeeper-") && name.ends_with(".tar.gz") && entry.path().is_file())
-                .then_some(name)
-        })
-        .max_by_key(|name| version_key(name))
-        .map(|name| dir.join(name))
-        .ok_or_else(missing)
-}
-
-/// The top directory of a `.tar.gz` distribution (`zookeeper-3.9.5/lib/…` → `zookeeper-3.9.5`).
-pub fn tarball_top_dir(path: &Path) -> Result<String, String> {
-    let unreadable = |e: std::io::Error| format!("cannot read the tarball {}: {e}", path.display());
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut entries = archive.entries().map_err(unreadable)?;
-    let first = entries
-        .next()
-        .ok_or_else(|| format!("the tarball {} is empty", path.display()))?
-        .map_err(unreadable)?;
-    let entry_path = first.path().map_err(unreadable)?;
-    entry_path
-        .components()
-        .find_map(|c| match c {
-            std::path::Component::Normal(name) => name.to_str().map(str::to_owned),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            format!(
-                "the tarball {} has no top directory; pass --zookeeper-dist-dir",
-                path.display()
-            )
-        })
-}
-
 fn parse_pair(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.trim().is_empty() => {
@@ -362,4 +299,27 @@ impl NodeOptions for ServerOptions {
         );
         Ok(Value::Object(config))
     }
+}
+
+/// This service's tarball naming and flags.
+pub const TARBALL: ServiceTarball = ServiceTarball {
+    name: "zookeeper",
+    title: "ZooKeeper",
+};
+
+pub use scheduler_app::tarball::cache_dir;
+
+/// The newest `zookeeper-*.tar.gz` in `dir`.
+pub fn newest_tarball(dir: &Path) -> Result<PathBuf, String> {
+    TARBALL.newest(dir)
+}
+
+/// The top directory of the distribution in a `.tar.gz`.
+pub fn tarball_top_dir(path: &Path) -> Result<String, String> {
+    TARBALL.top_dir(path)
+}
+
+/// The name the served tarball gets (its file name, `.tar.gz` or `.tgz`).
+pub fn served_name(path: &Path) -> Result<String, String> {
+    TARBALL.served_name(path)
 }
