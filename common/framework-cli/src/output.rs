@@ -85,6 +85,9 @@ fn details(node: &NodeStatus) -> String {
     if node.failures > 0 {
         parts.push(format!("{} failures in a row", node.failures));
     }
+    if let Some(failure) = &node.last_failure {
+        parts.push(format!("last failure: {failure}"));
+    }
     parts.join("; ")
 }
 
@@ -174,6 +177,9 @@ pub fn node_details(node: &NodeStatus, noun: &str) -> String {
     }
     if node.failures > 0 {
         field("failures:", node.failures.to_string());
+    }
+    if let Some(failure) = &node.last_failure {
+        field("last failure:", failure.clone());
     }
     if node.update_pending {
         field(

@@ -134,6 +134,8 @@ pub struct NodeStatus {
     pub waiting_reason: Option<String>,
     /// Task failures in a row.
     pub failures: u32,
+    /// What the latest of those failures said.
+    pub last_failure: Option<String>,
     /// Whether a configuration change waits for the node's next restart.
     pub update_pending: bool,
     /// Whether the node is being moved to a new agent.
@@ -176,6 +178,7 @@ impl NodeStatus {
             }),
             waiting_reason: node.waiting_reason.clone(),
             failures: node.failures,
+            last_failure: node.last_failure.clone(),
             update_pending: node.pending.is_some(),
             replacing: node.replacing,
             health: health.cloned(),

@@ -275,7 +275,7 @@ pub(crate) fn schemas() -> Value {
         },
         "Node": {
             "type": "object",
-            "required": ["id", "stage", "goal", "host", "agent_id", "attributes", "ports", "endpoints", "task", "waiting_reason", "failures", "update_pending", "replacing", "health", "config"],
+            "required": ["id", "stage", "goal", "host", "agent_id", "attributes", "ports", "endpoints", "task", "waiting_reason", "failures", "last_failure", "update_pending", "replacing", "health", "config"],
             "properties": {
                 "id": string,
                 "stage": stage,
@@ -288,6 +288,7 @@ pub(crate) fn schemas() -> Value {
                 "task": {"oneOf": [schema_ref("Task"), {"type": "null"}]},
                 "waiting_reason": nullable("string"),
                 "failures": integer,
+                "last_failure": nullable("string"),
                 "update_pending": {"type": "boolean"},
                 "replacing": {"type": "boolean"},
                 "health": {"oneOf": [schema_ref("ExecutorHealth"), {"type": "null"}]},
@@ -339,6 +340,7 @@ pub(crate) fn schemas() -> Value {
                 "since": integer,
                 "generation_before": nullable("integer"),
                 "message": nullable("string"),
+                "failures_before": {"type": "integer", "description": "The node's failures in a row when the step began to wait for it"},
             },
         },
         "Plan": {

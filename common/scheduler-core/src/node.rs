@@ -153,6 +153,9 @@ pub struct Node {
     pub generation: u64,
     /// Failures in a row since the last time it ran ready.
     pub failures: u32,
+    /// What the latest of those failures said (kept while relaunches overwrite the task's message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
     /// Not relaunched before this time.
     pub backoff_until: Option<Millis>,
     /// Why it cannot progress (shown on its status), e.g. why no offer fits.
@@ -225,6 +228,7 @@ impl Node {
             task: None,
             generation: 0,
             failures: 0,
+            last_failure: None,
             backoff_until: None,
             waiting_reason: None,
             replacing: false,

@@ -84,6 +84,10 @@ pub struct Step {
     pub generation_before: Option<u64>,
     /// What the step is waiting for, or why it stopped.
     pub message: Option<String>,
+    /// The node's failures in a row when the step (or a resume) began to wait
+    /// for it; only failures after that count against the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures_before: Option<u32>,
 }
 
 /// A plan as stored.
@@ -139,6 +143,11 @@ pub struct Advance {
 /// How often a failing check is retried.
 pub const CHECK_INTERVAL_MS: Millis = 1_000;
 
+/// Failures in a row of a step's node after which the plan pauses without
+/// waiting for the step timeout: one failure may be chance (a port still
+/// held), three in a row are the new configuration or the host.
+pub const STEP_FAILURE_LIMIT: u32 = 3;
+
 impl Plan {
     /// A new plan over `nodes`, in the given order.
     pub fn new(
@@ -161,6 +170,7 @@ impl Plan {
                     since: now,
                     generation_before: None,
                     message: None,
+                    failures_before: None,
                 })
                 .collect(),
             state: PlanState::Active,
@@ -200,6 +210,7 @@ impl Plan {
             for step in &mut self.steps {
                 if step.phase != StepPhase::Complete && step.phase != StepPhase::Pending {
                     step.since = now;
+                    step.failures_before = None;
                 }
             }
         }
@@ -217,6 +228,7 @@ fn enter(step: &mut Step, phase: StepPhase, now: Millis, message: Option<String>
     step.phase = phase;
     step.since = now;
     step.message = message;
+    step.failures_before = None;
 }
 
 /// Whether the node runs a task of a later generation than `before` and is ready.
@@ -271,6 +283,7 @@ pub fn advance(
                     node.held = false;
                     step.generation_before = None;
                     enter(step, StepPhase::Restarting, now, Some("starting".into()));
+                    step.failures_before = Some(node.failures);
                 }
                 _ if node.goal != Goal::Running || !node.task_active() => {
                     // A node that is not running has nothing to take down: the
@@ -316,6 +329,7 @@ pub fn advance(
                         now,
                         Some(result.message.clone()),
                     );
+                    step.failures_before = Some(node.failures);
                 }
                 other => {
                     if let Some(result) = other.filter(|r| r.at >= step.since) {
@@ -339,6 +353,9 @@ pub fn advance(
                 }
             },
             StepPhase::Restarting => {
+                let failed = node
+                    .failures
+                    .saturating_sub(*step.failures_before.get_or_insert(node.failures));
                 if back_up(node, step.generation_before) {
                     enter(
                         step,
@@ -347,20 +364,28 @@ pub fn advance(
                         Some("waiting for the health check".into()),
                     );
                     out.check_health.push(step.node.clone());
-                } else if elapsed >= timeout {
-                    let task = node
+                } else if failed >= STEP_FAILURE_LIMIT || elapsed >= timeout {
+                    let now_doing = node
                         .task
                         .as_ref()
                         .and_then(|t| t.message.clone().or(t.last_state.clone()))
                         .or(node.waiting_reason.clone())
                         .unwrap_or_else(|| "no task status".into());
-                    plan.state = PlanState::Paused {
-                        reason: format!(
-                            "node {} did not become ready within {} s: {task}",
-                            plan.steps[index].node,
+                    let id = &plan.steps[index].node;
+                    let reason = match &node.last_failure {
+                        Some(failure) if failed >= STEP_FAILURE_LIMIT => format!(
+                            "node {id} did not become ready: it failed {failed} times in a row, last with {failure}"
+                        ),
+                        Some(failure) if failed > 0 => format!(
+                            "node {id} did not become ready within {} s: {now_doing}; it failed {failed} times, last with {failure}",
+                            timeout / 1000
+                        ),
+                        _ => format!(
+                            "node {id} did not become ready within {} s: {now_doing}",
                             timeout / 1000
                         ),
                     };
+                    plan.state = PlanState::Paused { reason };
                     return out;
                 }
             }
@@ -568,13 +593,16 @@ mod tests {
         advance(&mut plan, &mut nodes, &checks, 0);
         checks.safety.insert("0".into(), ok(1));
         advance(&mut plan, &mut nodes, &checks, 1);
-        // The relaunched task keeps failing.
+        // The relaunched task failed once and its next launch hangs; the
+        // relaunch's own message replaces the failure's on the task.
         if let Some(node) = nodes.get_mut("0") {
             node.restart_requested = false;
-            node.generation = 2;
+            node.generation = 3;
+            node.failures = 1;
+            node.last_failure = Some("TASK_FAILED: exit status 1: broker failed to start".into());
             if let Some(task) = node.task.as_mut() {
-                task.phase = TaskPhase::Terminated;
-                task.message = Some("exit status 1: broker failed to start".into());
+                task.phase = TaskPhase::Starting;
+                task.message = Some("waiting for readiness".into());
             }
         }
         advance(&mut plan, &mut nodes, &checks, 30_000);
@@ -583,13 +611,64 @@ mod tests {
         let PlanState::Paused { reason } = &plan.state else {
             panic!("expected a pause, got {:?}", plan.state);
         };
-        assert!(reason.contains("node 0 did not become ready"), "{reason}");
-        assert!(reason.contains("broker failed to start"), "{reason}");
+        assert!(
+            reason.contains("node 0 did not become ready within 60 s: waiting for readiness"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains(
+                "failed 1 times, last with TASK_FAILED: exit status 1: broker failed to start"
+            ),
+            "{reason}"
+        );
         // Paused: even a later advance does not start node 1.
         checks.safety.insert("1".into(), ok(TIMEOUT + 3));
         advance(&mut plan, &mut nodes, &checks, TIMEOUT + 4);
         assert!(touched(&nodes).is_empty());
         assert_eq!(plan.steps[1].phase, StepPhase::Pending);
+    }
+
+    #[test]
+    fn repeated_failures_pause_the_plan_before_the_timeout_and_count_again_after_resume() {
+        let mut nodes = cluster();
+        let mut plan = restart_plan(0);
+        let mut checks = Checks::default();
+        advance(&mut plan, &mut nodes, &checks, 0);
+        checks.safety.insert("0".into(), ok(1));
+        advance(&mut plan, &mut nodes, &checks, 1);
+        let fail = |nodes: &mut BTreeMap<String, Node>, n: u32| {
+            if let Some(node) = nodes.get_mut("0") {
+                node.restart_requested = false;
+                node.failures = n;
+                node.last_failure = Some(format!("TASK_FAILED: Invalid value abc ({n})"));
+            }
+        };
+        fail(&mut nodes, STEP_FAILURE_LIMIT - 1);
+        advance(&mut plan, &mut nodes, &checks, 2_000);
+        assert_eq!(plan.state, PlanState::Active, "not yet at the limit");
+        fail(&mut nodes, STEP_FAILURE_LIMIT);
+        advance(&mut plan, &mut nodes, &checks, 3_000);
+        let PlanState::Paused { reason } = &plan.state else {
+            panic!("expected a pause, got {:?}", plan.state);
+        };
+        assert_eq!(
+            reason,
+            &format!(
+                "node 0 did not become ready: it failed {STEP_FAILURE_LIMIT} times in a row, \
+                 last with TASK_FAILED: Invalid value abc ({STEP_FAILURE_LIMIT})"
+            )
+        );
+        assert_eq!(plan.steps[1].phase, StepPhase::Pending);
+        // After a resume only new failures count.
+        plan.resume(4_000);
+        advance(&mut plan, &mut nodes, &checks, 4_000);
+        assert_eq!(plan.state, PlanState::Active);
+        fail(&mut nodes, 2 * STEP_FAILURE_LIMIT - 1);
+        advance(&mut plan, &mut nodes, &checks, 5_000);
+        assert_eq!(plan.state, PlanState::Active);
+        fail(&mut nodes, 2 * STEP_FAILURE_LIMIT);
+        advance(&mut plan, &mut nodes, &checks, 6_000);
+        assert!(matches!(plan.state, PlanState::Paused { .. }));
     }
 
     #[test]

@@ -199,6 +199,7 @@ pub fn decide(
             }
             node.replacing = false;
             node.failures = 0;
+            node.last_failure = None;
             node.backoff_until = None;
         }
     }
@@ -501,6 +502,7 @@ pub fn on_status(
         TaskState::TaskRunning => {
             task.phase = TaskPhase::Running;
             node.failures = 0;
+            node.last_failure = None;
             node.backoff_until = None;
             node.unreachable_since = None;
             node.waiting_reason = None;
@@ -521,6 +523,10 @@ pub fn on_status(
             if !expected && !invalid_offer {
                 node.failures = node.failures.saturating_add(1);
                 node.backoff_until = Some(now + policy.delay(node.failures));
+                node.last_failure = Some(match &task.message {
+                    Some(message) => format!("{}: {message}", state.as_str_name()),
+                    None => state.as_str_name().to_owned(),
+                });
             }
         }
         _ => {}
@@ -757,11 +763,18 @@ mod tests {
 
         on_status(
             &mut nodes,
-            &status(&t1, TaskState::TaskFailed, None),
+            &v1::TaskStatus {
+                message: Some("exit status 1: bad option".into()),
+                ..status(&t1, TaskState::TaskFailed, None)
+            },
             NOW,
             &config.policy,
         );
         assert_eq!(nodes["0"].failures, 1);
+        assert_eq!(
+            nodes["0"].last_failure.as_deref(),
+            Some("TASK_FAILED: exit status 1: bad option")
+        );
         let again = offer("a1", 6.9, held.clone());
         let early = decide(
             &mut nodes,

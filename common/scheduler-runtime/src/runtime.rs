@@ -731,7 +731,9 @@ impl Runtime {
                     Err(reason) => {
                         error!(node = %launch_plan.node, reason = %reason, "cannot build the task");
                         if let Some(node) = self.state.nodes.get_mut(&launch_plan.node) {
-                            node.waiting_reason = Some(format!("cannot build its task: {reason}"));
+                            let why = format!("cannot build its task: {reason}");
+                            node.waiting_reason = Some(why.clone());
+                            node.last_failure = Some(why);
                             node.failures = node.failures.saturating_add(1);
                             // Back off as after a failed task, so a service that
                             // cannot describe the task yet is not asked every offer.
@@ -1008,6 +1010,7 @@ impl Runtime {
                         if let Some(node) = self.state.nodes.get_mut(id) {
                             node.goal = Goal::Running;
                             node.failures = 0;
+                            node.last_failure = None;
                             node.backoff_until = None;
                         }
                     }
