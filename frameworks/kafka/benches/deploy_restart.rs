@@ -459,7 +459,7 @@ async fn by_hand(dir: &Path, tarball: &Path, tasks: &[BrokerTask]) -> anyhow::Re
         let id: i32 = id.parse()?;
         wait(&format!("broker {id} to be safe to stop"), || async {
             match admin.cluster_state().await {
-                Ok(state) => safety::safe_to_stop(SafetyLevel::Isr, id, &ids, &state, 1).ok,
+                Ok(state) => safety::safe_to_stop(SafetyLevel::Isr, id, &ids, &state).ok,
                 Err(_) => false,
             }
         })

@@ -460,14 +460,6 @@ impl BrokerConfig {
         p
     }
 
-    /// The `min.insync.replicas` brokers apply to topics without their own.
-    pub fn default_min_isr(&self) -> u32 {
-        self.options
-            .get("min.insync.replicas")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1)
-    }
-
     /// Whether this broker is part of the KRaft controller quorum.
     pub fn is_controller(&self) -> bool {
         self.mode == Some(ModeKind::Kraft) && self.controller == Some(true)
@@ -515,7 +507,6 @@ mod tests {
         let c = parse(json!({}));
         assert_eq!((c.mem, c.heap, c.disk), (2048, 1024, 5000));
         assert!(c.problems("0", ModeKind::Kraft).is_empty());
-        assert_eq!(c.default_min_isr(), 1);
     }
 
     #[test]

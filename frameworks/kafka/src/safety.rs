@@ -110,17 +110,24 @@ impl ClusterState {
     }
 
     /// Partitions that would fall below `min.insync.replicas` without `broker`.
-    pub fn would_fall_below_min_isr(&self, broker: i32, default_min_isr: u32) -> Vec<String> {
+    ///
+    /// A topic whose setting could not be read (a broker that has not learnt
+    /// of a new topic yet answers for it with an error) blocks: guessing a
+    /// default could take down a replica the topic needs.
+    pub fn would_fall_below_min_isr(&self, broker: i32) -> Vec<String> {
         self.partitions()
             .filter(|(_, p)| p.isr.contains(&broker))
-            .filter_map(|(t, p)| {
-                let min = t.min_isr.unwrap_or(default_min_isr) as usize;
-                (p.isr.len() - 1 < min).then(|| {
+            .filter_map(|(t, p)| match t.min_isr {
+                Some(min) => (p.isr.len() - 1 < min as usize).then(|| {
                     format!(
                         "{}-{} (isr {:?}, min.insync.replicas {min})",
                         t.name, p.id, p.isr
                     )
-                })
+                }),
+                None => Some(format!(
+                    "{}-{} (isr {:?}, min.insync.replicas could not be read)",
+                    t.name, p.id, p.isr
+                )),
             })
             .collect()
     }
@@ -141,7 +148,6 @@ pub fn safe_to_stop(
     broker: i32,
     expected: &BTreeSet<i32>,
     state: &ClusterState,
-    default_min_isr: u32,
 ) -> Verdict {
     if level == SafetyLevel::None {
         return Verdict::pass("safety checks are off (level none)");
@@ -157,7 +163,7 @@ pub fn safe_to_stop(
     if level == SafetyLevel::Ready {
         return Verdict::pass(format!("all {} brokers are registered", expected.len()));
     }
-    let blocking = state.would_fall_below_min_isr(broker, default_min_isr);
+    let blocking = state.would_fall_below_min_isr(broker);
     if !blocking.is_empty() {
         return Verdict::fail(format!(
             "taking broker {broker} down would leave {} partition(s) below min.insync.replicas: {}",
@@ -225,7 +231,7 @@ mod tests {
                 },
                 TopicState {
                     name: "logs".into(),
-                    min_isr: None,
+                    min_isr: Some(1),
                     partitions: vec![partition(0, &[2], &[2])],
                 },
             ],
@@ -239,10 +245,10 @@ mod tests {
     #[test]
     fn levels_none_and_ready() {
         let mut s = state();
-        assert!(safe_to_stop(SafetyLevel::None, 1, &all(), &s, 1).ok);
-        assert!(safe_to_stop(SafetyLevel::Ready, 1, &all(), &s, 1).ok);
+        assert!(safe_to_stop(SafetyLevel::None, 1, &all(), &s).ok);
+        assert!(safe_to_stop(SafetyLevel::Ready, 1, &all(), &s).ok);
         s.brokers.remove(&2);
-        let v = safe_to_stop(SafetyLevel::Ready, 1, &all(), &s, 1);
+        let v = safe_to_stop(SafetyLevel::Ready, 1, &all(), &s);
         assert!(!v.ok);
         assert!(
             v.message.contains("brokers 2 are not registered"),
@@ -255,8 +261,8 @@ mod tests {
     fn min_isr_names_the_blocking_partitions() {
         let s = state();
         // Broker 0 is not in events-1's ISR; events-0 keeps 2 of 3.
-        assert!(safe_to_stop(SafetyLevel::MinIsr, 0, &all(), &s, 1).ok);
-        let v = safe_to_stop(SafetyLevel::MinIsr, 1, &all(), &s, 1);
+        assert!(safe_to_stop(SafetyLevel::MinIsr, 0, &all(), &s).ok);
+        let v = safe_to_stop(SafetyLevel::MinIsr, 1, &all(), &s);
         assert!(!v.ok);
         assert!(
             v.message
@@ -266,18 +272,25 @@ mod tests {
         );
         assert!(!v.message.contains("events-0"), "{}", v.message);
         // logs-0 only has broker 2; with the broker default of 1 it blocks too.
-        let v = safe_to_stop(SafetyLevel::Isr, 2, &all(), &s, 1);
+        let v = safe_to_stop(SafetyLevel::Isr, 2, &all(), &s);
         assert!(v.message.contains("logs-0"), "{}", v.message);
         assert!(v.message.contains("2 partition(s)"), "{}", v.message);
     }
 
     #[test]
-    fn the_default_min_isr_applies_to_topics_without_their_own() {
+    fn a_topic_whose_min_isr_could_not_be_read_blocks() {
         let mut s = state();
-        s.topics[1].partitions = vec![partition(0, &[0, 2], &[0, 2])];
-        assert!(safe_to_stop(SafetyLevel::MinIsr, 0, &all(), &s, 1).ok);
-        let v = safe_to_stop(SafetyLevel::MinIsr, 0, &all(), &s, 2);
-        assert!(!v.ok && v.message.contains("logs-0"), "{}", v.message);
+        s.topics[1].partitions = vec![partition(0, &[0, 1, 2], &[0, 1, 2])];
+        assert!(safe_to_stop(SafetyLevel::MinIsr, 0, &all(), &s).ok);
+        s.topics[1].min_isr = None;
+        let v = safe_to_stop(SafetyLevel::MinIsr, 0, &all(), &s);
+        assert!(
+            !v.ok
+                && v.message
+                    .contains("logs-0 (isr [0, 1, 2], min.insync.replicas could not be read)"),
+            "{}",
+            v.message
+        );
     }
 
     #[test]
@@ -298,7 +311,7 @@ mod tests {
         let mut s = state();
         assert_eq!((s.under_replicated(), s.offline()), (1, 0));
         s.topics[0].partitions = (0..15).map(|i| partition(i, &[0, 1], &[0, 1])).collect();
-        let v = safe_to_stop(SafetyLevel::MinIsr, 0, &all(), &s, 1);
+        let v = safe_to_stop(SafetyLevel::MinIsr, 0, &all(), &s);
         assert!(v.message.contains("and 5 more"), "{}", v.message);
         s.topics[1].partitions[0].leader = -1;
         assert_eq!(s.offline(), 1);

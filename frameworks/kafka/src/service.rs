@@ -200,7 +200,7 @@ impl KafkaService {
         &self,
         node: &str,
         cluster: &ClusterView,
-    ) -> Result<(i32, BTreeSet<i32>, u32, String), String> {
+    ) -> Result<(i32, BTreeSet<i32>, String), String> {
         let broker = broker_id(node)?;
         let expected = cluster
             .nodes
@@ -208,17 +208,7 @@ impl KafkaService {
             .filter(|n| n.running)
             .filter_map(|n| broker_id(&n.id).ok())
             .collect();
-        let default_min_isr = cluster
-            .nodes
-            .get(node)
-            .and_then(|n| BrokerConfig::from_json(n.config.clone()).ok())
-            .map_or(1, |c| c.default_min_isr());
-        Ok((
-            broker,
-            expected,
-            default_min_isr,
-            bootstrap_servers(cluster),
-        ))
+        Ok((broker, expected, bootstrap_servers(cluster)))
     }
 }
 
@@ -449,7 +439,7 @@ impl Service for KafkaService {
             if level == SafetyLevel::None {
                 return result(true, "safety checks are off (level none)".into());
             }
-            let (broker, expected, default_min_isr, bootstrap) = match inputs {
+            let (broker, expected, bootstrap) = match inputs {
                 Ok(inputs) => inputs,
                 Err(e) => return result(false, e),
             };
@@ -459,8 +449,7 @@ impl Service for KafkaService {
             };
             match state {
                 Ok(state) => {
-                    let verdict =
-                        safety::safe_to_stop(level, broker, &expected, &state, default_min_isr);
+                    let verdict = safety::safe_to_stop(level, broker, &expected, &state);
                     debug!(broker, ok = verdict.ok, message = %verdict.message, "safety check");
                     result(verdict.ok, verdict.message)
                 }
@@ -477,7 +466,7 @@ impl Service for KafkaService {
             if level == SafetyLevel::None {
                 return result(true, "health checks are off (level none)".into());
             }
-            let (broker, _, _, bootstrap) = match inputs {
+            let (broker, _, bootstrap) = match inputs {
                 Ok(inputs) => inputs,
                 Err(e) => return result(false, e),
             };

@@ -12,7 +12,7 @@ use std::{collections::BTreeMap, sync::atomic::Ordering, time::Duration};
 
 use anyhow::Context;
 use kafka_mesos::{
-    KafkaAdmin, Mode, Settings, TopicSpec, TopicUpdate, bootstrap_servers,
+    KafkaAdmin, Mode, Settings, TopicDescription, TopicSpec, TopicUpdate, bootstrap_servers,
     controller::active_controller, service::broker_endpoints,
 };
 use scheduler_core::{node::Stage, plan::PlanState};
@@ -83,24 +83,7 @@ async fn kraft_brokers_on_real_mesos() -> anyhow::Result<()> {
             configs: BTreeMap::from([("min.insync.replicas".to_owned(), "2".to_owned())]),
         })
         .await?;
-    // Brokers learn about a new topic (and its settings) one after another:
-    // wait until the one answering knows it all.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    let described = loop {
-        match admin.describe_topic("events").await {
-            Ok(d)
-                if d.configs.contains_key("min.insync.replicas")
-                    || tokio::time::Instant::now() >= deadline =>
-            {
-                break d;
-            }
-            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            Err(kafka_mesos::Error::TopicNotFound(_)) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
+    let described = known(&admin, "events").await?;
     assert_eq!(described.partitions.len(), 3);
     assert!(described.partitions.iter().all(|p| p.replicas.len() == 3));
     assert_eq!(
@@ -185,6 +168,7 @@ async fn kraft_brokers_on_real_mesos() -> anyhow::Result<()> {
             configs: BTreeMap::from([("min.insync.replicas".to_owned(), "3".to_owned())]),
         })
         .await?;
+    known(&admin, "strict").await?;
     let before = generations(&snapshot);
     let refused = handle
         .ask(|reply| Command::Restart {
@@ -257,4 +241,25 @@ async fn kraft_brokers_on_real_mesos() -> anyhow::Result<()> {
     remove_all(handle).await?;
     eprintln!("kraft test took {:?}", started.elapsed());
     Ok(())
+}
+
+/// The topic as described once the answering broker knows it and its settings:
+/// brokers learn about a new topic one after another.
+async fn known(admin: &KafkaAdmin, topic: &str) -> anyhow::Result<TopicDescription> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match admin.describe_topic(topic).await {
+            Ok(d)
+                if d.configs.contains_key("min.insync.replicas")
+                    || tokio::time::Instant::now() >= deadline =>
+            {
+                return Ok(d);
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(kafka_mesos::Error::TopicNotFound(_)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
