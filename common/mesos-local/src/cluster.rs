@@ -42,6 +42,7 @@ impl LocalCluster {
     /// Starts the master and agents; returns once every agent has registered.
     pub async fn start(config: ClusterConfig) -> Result<LocalCluster> {
         config.validate()?;
+        let http = fetcher_client(&config.fetcher_ca_certs)?;
         let (temp, state_dir) = match &config.state_dir {
             Some(dir) => (None, dir.clone()),
             None => {
@@ -130,6 +131,7 @@ impl LocalCluster {
         let (core, initial) = Core::new(settings, master_id, persisted, runtime::now());
         let runtime = Runtime::new(
             core,
+            http,
             tx.clone(),
             state_dir.clone(),
             agent_addrs,
@@ -278,4 +280,34 @@ fn rand_seed() -> u64 {
     let u = uuid::Uuid::new_v4();
     let b = u.as_bytes();
     u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+/// The fetcher's HTTP client: the system's certificate authorities (as the
+/// Mesos fetcher's libcurl uses), the bundled ones, and `ca_files`.
+fn fetcher_client(ca_files: &[PathBuf]) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder();
+    for path in ca_files {
+        let pem = std::fs::read(path).map_err(|source| Error::Io {
+            what: "read the fetcher CA file",
+            path: path.clone(),
+            source,
+        })?;
+        let problem = |what: String| {
+            Error::Config(vec![format!(
+                "fetcher CA file {}: {what}; give a PEM file of certificates",
+                path.display()
+            )])
+        };
+        let certificates =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| problem(e.to_string()))?;
+        if certificates.is_empty() {
+            return Err(problem("it holds no certificate".into()));
+        }
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Config(vec![format!("cannot build the fetcher's HTTP client: {e}")]))
 }

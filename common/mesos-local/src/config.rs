@@ -72,6 +72,9 @@ pub struct ClusterConfig {
     pub status_update_retry_interval: Duration,
     /// Role whitelist (Mesos `--roles`); `None` allows every role.
     pub roles: Option<Vec<String>>,
+    /// PEM files of certificate authorities the fetcher trusts for `https://`
+    /// URIs besides the system's, as an agent host's trust store would.
+    pub fetcher_ca_certs: Vec<PathBuf>,
 }
 
 impl ClusterConfig {
@@ -93,6 +96,7 @@ impl ClusterConfig {
             recovery_timeout: Duration::from_secs(900),
             status_update_retry_interval: Duration::from_secs(10),
             roles: None,
+            fetcher_ca_certs: Vec::new(),
         }
     }
 

@@ -283,8 +283,10 @@ pub enum Timer {
         /// The stream it was scheduled for.
         stream: StreamId,
     },
-    /// Run a batch allocation.
+    /// Run the periodic batch allocation (every allocation interval).
     Allocate,
+    /// Run an allocation triggered by an event (a revive, a new agent, …).
+    AllocateNow,
     /// Rescind an offer that was held too long.
     OfferTimeout {
         /// Offer ID.
@@ -438,6 +440,7 @@ impl Core {
             timer_seq: 0,
         };
         let effects = core.run(now, |core, out| {
+            core.master.start_allocator(now, out);
             for agent in &mut core.agents {
                 agent.start(now, out);
             }

@@ -31,5 +31,5 @@ pub mod resources;
 pub mod runtime;
 
 pub use cluster::{AgentHandle, LocalCluster};
-pub use config::{AgentConfig, ClusterConfig, DEFAULT_FIRST_AGENT_IP};
+pub use config::{AgentConfig, ClusterConfig, DEFAULT_FIRST_AGENT_IP, DEFAULT_RESOURCES};
 pub use error::{Error, Result};

@@ -1,73 +1,64 @@
 //! `mesos-local --agents 3 [--state-dir D] [--port P]`: runs a local Mesos
 //! cluster, prints the master URL and runs until Ctrl-C.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use clap::Parser;
 use mesos_local::{AgentConfig, ClusterConfig, LocalCluster};
 
-const USAGE: &str = "usage: mesos-local [--agents N] [--state-dir DIR] [--port PORT] \
-[--resources 'cpus:4;mem:8192;disk:20000;ports:[31000-32000]'] [--attributes 'rack:r1'] \
-[--roles a,b] [--first-agent-ip 127.0.0.2]";
+/// Runs a Mesos 1.11-compatible master and agents on loopback until Ctrl-C.
+#[derive(Debug, Parser)]
+#[command(name = "mesos-local")]
+struct Args {
+    /// Number of agents.
+    #[arg(long, default_value_t = 1)]
+    agents: usize,
+    /// Where reservations, volumes and sandboxes live; kept across restarts.
+    #[arg(long, default_value = "mesos-local-state")]
+    state_dir: PathBuf,
+    /// The master's port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 5050)]
+    port: u16,
+    /// Resources of every agent, in the syntax of the Mesos agent's --resources.
+    #[arg(long, default_value = mesos_local::DEFAULT_RESOURCES)]
+    resources: String,
+    /// Attributes of every agent, e.g. 'rack:r1;zone:z1' (default: agent:N).
+    #[arg(long)]
+    attributes: Option<String>,
+    /// Roles frameworks may use, comma-separated (default: any role).
+    #[arg(long, value_delimiter = ',')]
+    roles: Option<Vec<String>>,
+    /// Address of the first agent; the others take the following addresses.
+    #[arg(long, default_value_t = mesos_local::DEFAULT_FIRST_AGENT_IP)]
+    first_agent_ip: Ipv4Addr,
+    /// A PEM file of certificate authorities the fetcher trusts for https URIs,
+    /// besides the system's (may be repeated).
+    #[arg(long = "fetcher-ca-file", value_name = "PEM")]
+    fetcher_ca_files: Vec<PathBuf>,
+}
 
-fn parse(args: Vec<String>) -> anyhow::Result<ClusterConfig> {
-    let mut agents = 1usize;
-    let mut state_dir: Option<PathBuf> = None;
-    let mut port = 5050u16;
-    let mut resources: Option<String> = None;
-    let mut attributes = String::new();
-    let mut roles: Option<Vec<String>> = None;
-    let mut first_agent_ip = mesos_local::DEFAULT_FIRST_AGENT_IP;
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .with_context(|| format!("{name} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--agents" => {
-                agents = value("--agents")?
-                    .parse()
-                    .context("--agents must be a number")?
-            }
-            "--state-dir" => state_dir = Some(PathBuf::from(value("--state-dir")?)),
-            "--port" => {
-                port = value("--port")?
-                    .parse()
-                    .context("--port must be a port number")?
-            }
-            "--resources" => resources = Some(value("--resources")?),
-            "--attributes" => attributes = value("--attributes")?,
-            "--first-agent-ip" => {
-                first_agent_ip = value("--first-agent-ip")?
-                    .parse()
-                    .context("--first-agent-ip must be an IPv4 address such as 127.0.1.2")?
-            }
-            "--roles" => roles = Some(value("--roles")?.split(',').map(str::to_owned).collect()),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other:?}\n{USAGE}"),
+impl Args {
+    fn config(self) -> ClusterConfig {
+        let mut config = ClusterConfig::with_agents(self.agents);
+        config.master_port = self.port;
+        config.state_dir = Some(self.state_dir);
+        config.roles = self.roles;
+        config.first_agent_ip = self.first_agent_ip;
+        config.fetcher_ca_certs = self.fetcher_ca_files;
+        for (i, agent) in config.agents.iter_mut().enumerate() {
+            *agent = AgentConfig {
+                resources: self.resources.clone(),
+                attributes: self
+                    .attributes
+                    .clone()
+                    .unwrap_or_else(|| format!("agent:{}", i + 1)),
+                ..AgentConfig::default()
+            };
         }
+        config
     }
-    let mut config = ClusterConfig::with_agents(agents);
-    config.master_port = port;
-    config.state_dir = Some(state_dir.unwrap_or_else(|| PathBuf::from("mesos-local-state")));
-    config.roles = roles;
-    config.first_agent_ip = first_agent_ip;
-    for (i, agent) in config.agents.iter_mut().enumerate() {
-        *agent = AgentConfig {
-            resources: resources.clone().unwrap_or_else(|| agent.resources.clone()),
-            attributes: if attributes.is_empty() {
-                format!("agent:{}", i + 1)
-            } else {
-                attributes.clone()
-            },
-            ..AgentConfig::default()
-        };
-    }
-    Ok(config)
 }
 
 #[tokio::main]
@@ -78,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let config = parse(std::env::args().skip(1).collect())?;
+    let config = Args::parse().config();
     let cluster = LocalCluster::start(config).await?;
     println!("MASTER={}", cluster.master_url());
     for agent in cluster.agents() {

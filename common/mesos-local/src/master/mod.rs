@@ -289,7 +289,8 @@ pub struct Master {
     pub unreachable: BTreeMap<String, f64>,
     /// Outstanding offers, by ID.
     pub offers: BTreeMap<String, Offer>,
-    allocation_scheduled: bool,
+    /// A triggered allocation is pending (the periodic one always is).
+    allocation_triggered: bool,
 }
 
 fn ev(kind: event::Type) -> Event {
@@ -349,7 +350,7 @@ impl Master {
             agents: BTreeMap::new(),
             unreachable: BTreeMap::new(),
             offers: BTreeMap::new(),
-            allocation_scheduled: false,
+            allocation_triggered: false,
         }
     }
 
@@ -393,10 +394,11 @@ impl Master {
     }
 
     fn schedule_allocation(&mut self, now: Now, out: &mut Out) {
-        if !self.allocation_scheduled {
-            self.allocation_scheduled = true;
-            // Mesos batches allocations; a framework event triggers one soon.
-            out.at(now.mono + Duration::from_millis(10), Timer::Allocate);
+        // Mesos allocates on these events at once, besides its periodic
+        // batch; events close together share one allocation.
+        if !self.allocation_triggered {
+            self.allocation_triggered = true;
+            out.at(now.mono + Duration::from_millis(10), Timer::AllocateNow);
         }
     }
 
@@ -644,7 +646,6 @@ impl Master {
         framework.executors.clear();
         framework.unregistered_time = Some(now.wall);
         self.completed_frameworks.push(framework);
-        self.schedule_allocation(now, out);
     }
 
     // ------------------------------------------------------------ calls
@@ -773,7 +774,7 @@ impl Master {
             }
             call::Type::UpdateFramework => {
                 if let Some(update) = call.update_framework {
-                    return self.update_framework(&framework_id, update, now, out);
+                    return self.update_framework(&framework_id, update, out);
                 }
             }
             call::Type::Subscribe => {}
@@ -786,7 +787,6 @@ impl Master {
         &mut self,
         framework_id: &str,
         update: call::UpdateFramework,
-        now: Now,
         out: &mut Out,
     ) -> Result<CallOk, CallError> {
         let mut info = update.framework_info;
@@ -834,7 +834,6 @@ impl Master {
         for offer_id in removed {
             self.rescind_offer(&offer_id, out);
         }
-        self.schedule_allocation(now, out);
         Ok(CallOk::Ok)
     }
 
@@ -1071,7 +1070,7 @@ impl Master {
                 status,
                 latest_state,
                 framework_id,
-            } => self.status_update(&framework_id, status, latest_state, now, out),
+            } => self.status_update(&framework_id, status, latest_state, out),
             ToMaster::ExitedExecutor {
                 framework_id,
                 executor_id,
@@ -1094,7 +1093,6 @@ impl Master {
                     ..ev(event::Type::Failure)
                 };
                 self.send(&framework_id, event, out);
-                self.schedule_allocation(now, out);
             }
             ToMaster::ExecutorMessage {
                 framework_id,
@@ -1381,7 +1379,6 @@ impl Master {
         framework_id: &str,
         status: TaskStatus,
         latest_state: TaskState,
-        now: Now,
         out: &mut Out,
     ) {
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
@@ -1390,7 +1387,6 @@ impl Master {
         };
         let connected = framework.connected();
         let task_id = status.task_id.value.clone();
-        let mut released = false;
         if let Some(task) = framework.tasks.get_mut(&task_id) {
             // As Mesos' updateTask: a terminal state is final, and a repeated
             // state replaces the last status instead of adding one.
@@ -1398,7 +1394,6 @@ impl Master {
             if !was_terminal {
                 task.state = latest_state;
             }
-            released = !was_terminal && is_terminal(latest_state);
             if task
                 .statuses
                 .last()
@@ -1415,9 +1410,8 @@ impl Master {
                 task.status_update_uuid = status.uuid.clone();
             }
         }
-        if released {
-            self.schedule_allocation(now, out);
-        }
+        // Freed resources wait for the next batch allocation, as in Mesos
+        // (recoverResources does not allocate).
         if connected {
             self.send(framework_id, update_event(status), out);
         } else {
@@ -1468,12 +1462,18 @@ impl Master {
                 }
             }
             Timer::Allocate => {
-                self.allocation_scheduled = false;
+                out.at(
+                    now.mono + self.settings.allocation_interval,
+                    Timer::Allocate,
+                );
+                self.allocate(now, out);
+            }
+            Timer::AllocateNow => {
+                self.allocation_triggered = false;
                 self.allocate(now, out);
             }
             Timer::OfferTimeout { offer_id } => {
                 self.rescind_offer(&offer_id, out);
-                self.schedule_allocation(now, out);
             }
             Timer::FailoverTimeout {
                 framework_id,
@@ -1509,7 +1509,6 @@ impl Master {
             now.mono + self.settings.allocation_interval,
             Timer::Allocate,
         );
-        self.allocation_scheduled = true;
     }
 
     // ------------------------------------------------------------ allocation
@@ -1571,11 +1570,6 @@ impl Master {
     }
 
     fn allocate(&mut self, now: Now, out: &mut Out) {
-        out.at(
-            now.mono + self.settings.allocation_interval,
-            Timer::Allocate,
-        );
-        self.allocation_scheduled = true;
         let mut candidates: Vec<(f64, u64, String, String)> = Vec::new();
         for framework in self.frameworks.values().filter(|f| f.connected()) {
             let share = self.share(framework);

@@ -92,7 +92,7 @@ async fn download(value: &str, target: &Path, http: &reqwest::Client) -> Result<
             .get(value)
             .send()
             .await
-            .map_err(|e| format!("failed to fetch {value}: {e}"))?;
+            .map_err(|e| format!("failed to fetch {value}: {}", with_causes(&e)))?;
         if !response.status().is_success() {
             return Err(format!(
                 "failed to fetch {value}: HTTP {}",
@@ -102,7 +102,7 @@ async fn download(value: &str, target: &Path, http: &reqwest::Client) -> Result<
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| format!("failed to fetch {value}: {e}"))?;
+            .map_err(|e| format!("failed to fetch {value}: {}", with_causes(&e)))?;
         tokio::fs::write(target, &bytes)
             .await
             .map_err(|e| format!("cannot write {}: {e}", target.display()))
@@ -121,6 +121,19 @@ async fn download(value: &str, target: &Path, http: &reqwest::Client) -> Result<
             .map(|_| ())
             .map_err(|e| format!("failed to fetch {value}: {e}"))
     }
+}
+
+/// An error with its causes: reqwest's own message ("error sending request")
+/// hides what went wrong, such as an untrusted certificate.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// Whether the fetcher would extract a file with this name.

@@ -199,15 +199,13 @@ impl Runtime {
     /// Wraps a core whose HTTP servers are already listening.
     pub(crate) fn new(
         core: Core,
+        http: reqwest::Client,
         tx: mpsc::UnboundedSender<Command>,
         state_dir: PathBuf,
         agent_addrs: Vec<SocketAddr>,
         agent_stops: Vec<watch::Sender<bool>>,
         master_stop: watch::Sender<bool>,
     ) -> Runtime {
-        let http = reqwest::Client::builder()
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
         Runtime {
             core,
             streams: HashMap::new(),
@@ -235,11 +233,6 @@ impl Runtime {
         initial: Vec<Effect>,
     ) {
         self.dispatch(initial);
-        let t = now();
-        let effects = self
-            .core
-            .run(t, |core, out| core.master.start_allocator(t, out));
-        self.dispatch(effects);
         loop {
             let wake = self.core.next_wakeup();
             let sleep = async {
