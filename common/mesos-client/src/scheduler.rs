@@ -486,12 +486,19 @@ async fn subscribe_once(
     let mut decoder = mesos_recordio::Decoder::new(config.max_event_bytes);
     let mut watchdog = DEFAULT_HEARTBEAT_INTERVAL * config.missed_heartbeats.max(1);
     let mut subscribed = false;
+    // A closed leader watch (a fixed master address) can report no change:
+    // polling it would return at once, forever.
+    let mut leader_open = true;
     loop {
         let chunk = tokio::select! {
             chunk = tokio::time::timeout(watchdog, body.next()) => chunk,
-            changed = leader.changed() => {
+            changed = leader.changed(), if leader_open => {
+                if changed.is_err() {
+                    leader_open = false;
+                    continue;
+                }
                 let now = leader.borrow().clone();
-                if changed.is_ok() && now.as_ref() != Some(master) {
+                if now.as_ref() != Some(master) {
                     let reason = format!("leading master changed to {now:?}");
                     return lost(subscribed, reason, Error::NoLeader);
                 }

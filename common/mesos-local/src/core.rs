@@ -566,6 +566,7 @@ impl Core {
                         | Timer::ReregistrationTimeout { .. }
                 )
             });
+            core.master.start_allocator(now, out);
             for agent in &mut core.agents {
                 agent.master_changed(now, out);
             }

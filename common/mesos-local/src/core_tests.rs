@@ -226,6 +226,41 @@ fn subscribe_offers_and_decline_filters() {
 }
 
 #[test]
+fn allocation_continues_after_a_master_failover() {
+    let mut w = World::new();
+    let fid = w.subscribe(1, info(true));
+    assert_eq!(w.offers(1).len(), 1);
+    let now = w.now;
+    let effects = w.core.fail_over_master("m2".into(), now);
+    w.effects.extend(effects);
+    let mut again = info(true);
+    again.id = Some(v1::FrameworkId { value: fid.clone() });
+    assert_eq!(w.subscribe(2, again), fid);
+    let offers = w.offers(2);
+    assert_eq!(offers.len(), 1, "the agent re-registered and was offered");
+    // Declined for 2 s: only the periodic allocation offers it again.
+    let decline = Call {
+        decline: Some(call::Decline {
+            offer_ids: vec![offers[0].id.clone()],
+            filters: Some(v1::Filters {
+                refuse_seconds: Some(2.0),
+            }),
+        }),
+        ..kind(call::Type::Decline)
+    };
+    assert_eq!(w.call(2, &fid, decline), Ok(CallOk::Accepted));
+    let mut later = Vec::new();
+    for _ in 0..4 {
+        later.extend(w.offers(2));
+    }
+    assert_eq!(
+        later.len(),
+        1,
+        "offered again by the new master's batch allocation"
+    );
+}
+
+#[test]
 fn stream_checks_and_failover() {
     let mut w = World::new();
     let fid = w.subscribe(1, info(true));

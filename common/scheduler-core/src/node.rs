@@ -180,6 +180,9 @@ pub struct Node {
     /// A configuration change waiting for its rolling-update step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingChange>,
+    /// When a removed node gave its reservation back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_at: Option<Millis>,
 }
 
 /// A change of spec and service configuration applied at the node's next restart.
@@ -238,6 +241,7 @@ impl Node {
             config: serde_json::Value::Null,
             avoid_agents: Vec::new(),
             pending: None,
+            released_at: None,
         }
     }
 

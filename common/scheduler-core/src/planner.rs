@@ -88,6 +88,11 @@ struct OfferWork<'a> {
 /// Why the last offers did not fit a node, per agent hostname.
 pub type Explanations = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 
+/// How long offers stay wanted after a removed node's reservation was
+/// released: its executor outlives its task by up to Mesos' executor shutdown
+/// grace period (5 s by default), and only then is its share offered.
+pub const EXECUTOR_RELEASE_MS: Millis = 15_000;
+
 fn needs_launch(node: &Node, policy: &RelaunchPolicy, now: Millis) -> bool {
     node.goal == Goal::Running
         && !node.held
@@ -262,6 +267,7 @@ pub fn decide(
             if node.goal == Goal::Removed {
                 if !node.task_active() && !view.reserved.contains_key(id) {
                     node.placement = None;
+                    node.released_at = Some(now);
                 }
                 continue;
             }
@@ -389,11 +395,21 @@ pub fn decide(
         }
     }
 
-    // Nodes in backoff count as pending: they will want an offer soon.
+    // Nodes in backoff count as pending: they will want an offer soon. So
+    // does a node removed a moment ago: what its executor held is freed
+    // after its task and may come in a later offer, to be released as an
+    // orphan.
+    let sweeping = |n: &Node| {
+        n.goal == Goal::Removed
+            && n.released_at
+                .is_some_and(|t| now < t.saturating_add(EXECUTOR_RELEASE_MS))
+    };
     let pending: BTreeSet<&str> = nodes
         .values()
         .filter(|n| {
-            needs_launch(n, policy, u64::MAX) || (n.goal == Goal::Removed && n.placement.is_some())
+            needs_launch(n, policy, u64::MAX)
+                || (n.goal == Goal::Removed && n.placement.is_some())
+                || sweeping(n)
         })
         .map(|n| n.id.as_str())
         .collect();
@@ -406,12 +422,15 @@ pub fn decide(
     for (_, seconds) in &mut decision.declines {
         *seconds = refuse;
     }
-    decision.wake_at = nodes
+    let backoffs = nodes
         .values()
         .filter(|n| n.goal == Goal::Running && !n.task_active())
-        .filter_map(|n| n.backoff_until)
-        .filter(|t| *t > now)
-        .min();
+        .filter_map(|n| n.backoff_until);
+    let sweeps = nodes
+        .values()
+        .filter(|n| sweeping(n))
+        .filter_map(|n| n.released_at.map(|t| t.saturating_add(EXECUTOR_RELEASE_MS)));
+    decision.wake_at = backoffs.chain(sweeps).filter(|t| *t > now).min();
     decision
 }
 
@@ -972,7 +991,17 @@ mod tests {
             vec![operation::Type::Destroy, operation::Type::Unreserve]
         );
         assert_eq!(nodes["0"].stage(&config.policy), Stage::Removed);
-        assert!(!cleanup.wants_offers);
+        // What the executor held may still come in a later offer.
+        assert!(cleanup.wants_offers);
+        assert_eq!(cleanup.wake_at, Some(NOW + EXECUTOR_RELEASE_MS));
+        let later = decide(
+            &mut nodes,
+            &[],
+            NOW + EXECUTOR_RELEASE_MS,
+            &config,
+            &mut Explanations::new(),
+        );
+        assert!(!later.wants_offers, "nothing left to release");
     }
 
     #[test]

@@ -39,9 +39,8 @@ fn start_runtime(
     tokio::task::JoinHandle<Result<(), scheduler_runtime::RuntimeError>>,
 )> {
     let master = url::Url::parse(&format!("{}/", cluster.master_url().trim_end_matches('/')))?;
-    let (leader, leader_rx) = watch::channel(Some(master));
-    // The leader never changes here; keep the sender alive with the runtime.
-    std::mem::forget(leader);
+    // The leader never changes here: the sender is dropped at once.
+    let (_, leader_rx) = watch::channel(Some(master));
     Ok(scheduler_runtime::start(
         Arc::new(TestService),
         config,
