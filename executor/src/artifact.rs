@@ -200,7 +200,11 @@ impl Fetcher {
             return Err(Attempt::Retry(format!("the server answered {status}")));
         }
         let io = |e: std::io::Error| Attempt::Fail(Error::io("write download", to)(e));
-        let mut file = tokio::fs::File::create(to).await.map_err(io)?;
+        // Chunks arrive in a few KiB; batching them saves a blocking-pool hop per chunk.
+        let mut file = tokio::io::BufWriter::with_capacity(
+            1024 * 1024,
+            tokio::fs::File::create(to).await.map_err(io)?,
+        );
         let mut hasher = Sha256::new();
         loop {
             let chunk = tokio::time::timeout(self.policy.stall_timeout, response.chunk())
@@ -217,7 +221,7 @@ impl Fetcher {
             file.write_all(&chunk).await.map_err(io)?;
         }
         file.flush().await.map_err(io)?;
-        file.sync_all().await.map_err(io)?;
+        file.get_ref().sync_all().await.map_err(io)?;
         Ok(hex::encode(hasher.finalize()))
     }
 

@@ -1045,7 +1045,12 @@ async fn artifact(
         ))));
     }
     tracing::debug!(artifact = %name, size, "serving artifact");
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(handle));
+    // Tarballs run to tens of MB: the default 4 KiB reads would cost one
+    // blocking-pool hop each.
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        handle,
+        256 * 1024,
+    ));
     Ok((
         [
             (

@@ -629,6 +629,14 @@ impl Runtime {
                         info!(node = %node, task_id = %status.task_id.value, state = status.state().as_str_name(),
                               message = status.message.as_deref().unwrap_or(""), "task status");
                         self.dirty = true;
+                        if self.relaunch_due(&node, now) {
+                            // Mesos offers freed resources at its next batch
+                            // allocation (every second by default); a REVIVE
+                            // has it allocate at once, which each step of a
+                            // rolling restart would otherwise wait for.
+                            self.outbox
+                                .push(calls::revive(vec![self.config.role.clone()]));
+                        }
                     }
                     StatusOutcome::Unknown => {
                         let terminal = matches!(
@@ -673,6 +681,18 @@ impl Runtime {
             event::Type::Rescind | event::Type::Heartbeat => {}
             other => debug!(event = other.as_str_name(), "ignored event"),
         }
+    }
+
+    /// Whether `node` just lost its task and may be launched again right away.
+    fn relaunch_due(&self, node: &str, now: Millis) -> bool {
+        // While suppressed, `apply` revives once the relaunch is decided.
+        self.wants_offers == Some(true)
+            && self.state.nodes.get(node).is_some_and(|n| {
+                n.goal == Goal::Running
+                    && !n.task_active()
+                    && n.stage(&self.config.policy) != Stage::Failed
+                    && n.backoff_until.is_none_or(|until| until <= now)
+            })
     }
 
     fn on_executor_message(&mut self, executor_id: &str, data: &[u8]) {

@@ -153,6 +153,11 @@ impl KafkaAdmin {
         })
     }
 
+    /// The bootstrap servers it was created with.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
     fn options(&self) -> AdminOptions {
         AdminOptions::new()
             .request_timeout(Some(self.timeout))

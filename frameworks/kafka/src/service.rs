@@ -1,6 +1,8 @@
 //! [`KafkaService`]: the Kafka side of the shared scheduler.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use executor_protocol::{Artifact, Check, Command, ConfigFile, Readiness, TaskDocument};
 use futures::future::BoxFuture;
@@ -37,18 +39,46 @@ pub const KAFKA_ARTIFACT: &str = "kafka";
 #[derive(Clone, Debug)]
 pub struct KafkaService {
     settings: Settings,
+    admin: AdminCache,
 }
 
 impl KafkaService {
     /// A service with validated framework settings.
     pub fn new(settings: Settings) -> Result<Self, Error> {
         settings.validate()?;
-        Ok(KafkaService { settings })
+        Ok(KafkaService {
+            settings,
+            admin: AdminCache::default(),
+        })
     }
 
     /// The framework settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+}
+
+/// The admin client of the checks, kept while the brokers' addresses stay the
+/// same: checks are retried several times a second during a rolling restart,
+/// and a new client would connect and fetch metadata from scratch each time.
+#[derive(Clone, Default)]
+struct AdminCache(Arc<Mutex<Option<Arc<KafkaAdmin>>>>);
+
+impl AdminCache {
+    fn get(&self, bootstrap: &str, timeout: Duration) -> Result<Arc<KafkaAdmin>, Error> {
+        let mut cached = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(admin) = cached.as_ref().filter(|a| a.bootstrap() == bootstrap) {
+            return Ok(admin.clone());
+        }
+        let admin = Arc::new(KafkaAdmin::connect(bootstrap, timeout)?);
+        *cached = Some(admin.clone());
+        Ok(admin)
+    }
+}
+
+impl std::fmt::Debug for AdminCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminCache")
     }
 }
 
@@ -419,7 +449,7 @@ impl Service for KafkaService {
         }
         document.readiness = Some(Readiness {
             check: Check::Tcp { host, port },
-            interval_ms: 500,
+            interval_ms: 250,
             timeout_ms: 1_000,
             initial_delay_ms: 0,
         });
@@ -435,6 +465,7 @@ impl Service for KafkaService {
         let level = self.settings.safety;
         let timeout = self.settings.check_timeout;
         let inputs = self.check_inputs(node, cluster);
+        let admin = self.admin.clone();
         Box::pin(async move {
             if level == SafetyLevel::None {
                 return result(true, "safety checks are off (level none)".into());
@@ -443,7 +474,7 @@ impl Service for KafkaService {
                 Ok(inputs) => inputs,
                 Err(e) => return result(false, e),
             };
-            let state = match KafkaAdmin::connect(&bootstrap, timeout) {
+            let state = match admin.get(&bootstrap, timeout) {
                 Ok(admin) => admin.cluster_state().await,
                 Err(e) => Err(e),
             };
@@ -462,6 +493,7 @@ impl Service for KafkaService {
         let level = self.settings.safety;
         let timeout = self.settings.check_timeout;
         let inputs = self.check_inputs(node, cluster);
+        let admin = self.admin.clone();
         Box::pin(async move {
             if level == SafetyLevel::None {
                 return result(true, "health checks are off (level none)".into());
@@ -470,7 +502,7 @@ impl Service for KafkaService {
                 Ok(inputs) => inputs,
                 Err(e) => return result(false, e),
             };
-            let state = match KafkaAdmin::connect(&bootstrap, timeout) {
+            let state = match admin.get(&bootstrap, timeout) {
                 Ok(admin) => admin.cluster_state().await,
                 Err(e) => Err(e),
             };
