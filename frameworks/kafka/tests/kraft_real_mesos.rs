@@ -38,7 +38,10 @@ async fn kraft_brokers_on_real_mesos() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let mut settings = Settings::new(Mode::Kraft);
     settings.stop_grace = Duration::from_secs(30);
-    let framework = start(settings, Duration::from_secs(30)).await?;
+    // Three brokers starting at once on one agent beside the rest of the
+    // suite may need more than 30 s to listen; a deploy step past its
+    // timeout would pause the plan.
+    let framework = start(settings, Duration::from_secs(60)).await?;
     let handle = &framework.handle;
 
     let snapshot = deploy(
