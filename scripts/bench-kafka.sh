@@ -9,8 +9,10 @@
 # (`broker restart 0..2`), then starts the same brokers by hand (same
 # tarball, same rendered configuration, same command, same addresses) and
 # restarts them one at a time with the framework's own readiness and ISR
-# checks. It prints both times and their ratios against the targets:
-# deploy at most 1.15, rolling restart at most 1.10.
+# checks. It does so KAFKA_BENCH_ROUNDS times (default 3, about two and a
+# half minutes each) and prints every round's times and ratios, and the
+# median ratios against the targets: deploy at most 1.15, rolling restart at
+# most 1.10.
 #
 # Needs what the tests need: Rust, a JDK 17+ and Maven (for the Kafka
 # tarball). Builds in release mode; everything runs on 127.0.0.0/8.
