@@ -93,7 +93,8 @@ pub type Explanations = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 /// grace period (5 s by default), and only then is its share offered.
 pub const EXECUTOR_RELEASE_MS: Millis = 15_000;
 
-fn needs_launch(node: &Node, policy: &RelaunchPolicy, now: Millis) -> bool {
+/// Whether `node` should be launched (again) as soon as an offer allows, at `now`.
+pub fn needs_launch(node: &Node, policy: &RelaunchPolicy, now: Millis) -> bool {
     node.goal == Goal::Running
         && !node.held
         && !node.task_active()

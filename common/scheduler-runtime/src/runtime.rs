@@ -687,12 +687,11 @@ impl Runtime {
     fn relaunch_due(&self, node: &str, now: Millis) -> bool {
         // While suppressed, `apply` revives once the relaunch is decided.
         self.wants_offers == Some(true)
-            && self.state.nodes.get(node).is_some_and(|n| {
-                n.goal == Goal::Running
-                    && !n.task_active()
-                    && n.stage(&self.config.policy) != Stage::Failed
-                    && n.backoff_until.is_none_or(|until| until <= now)
-            })
+            && self
+                .state
+                .nodes
+                .get(node)
+                .is_some_and(|n| planner::needs_launch(n, &self.config.policy, now))
     }
 
     fn on_executor_message(&mut self, executor_id: &str, data: &[u8]) {
