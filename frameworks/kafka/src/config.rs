@@ -300,7 +300,15 @@ pub fn broker_id(id: &str) -> Result<i32, String> {
 
 /// A new random KRaft cluster ID (a UUID in Kafka's URL-safe base64 form).
 pub fn new_cluster_id() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+    // One in 64 encodings starts with '-', which kafka-storage.sh reads as an
+    // option; Kafka's own random UUIDs are drawn again in that case too.
+    loop {
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(uuid::Uuid::new_v4().as_bytes());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 /// Whether `id` is a cluster ID `kafka-storage.sh format` accepts.
@@ -314,6 +322,11 @@ pub fn cluster_id_problem(id: &str) -> Option<String> {
             .with_decode_allow_trailing_bits(true)
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
     );
+    if id.starts_with('-') {
+        return Some(format!(
+            "cluster_id {id:?} starts with '-', which kafka-storage.sh takes for an option; use another (kafka-storage.sh random-uuid never prints one)"
+        ));
+    }
     match lenient.decode(id) {
         Ok(bytes) if bytes.len() == 16 && id.len() == 22 => None,
         _ => Some(format!(
@@ -578,6 +591,10 @@ mod tests {
         assert_eq!(cluster_id_problem(&id), None);
         assert!(cluster_id_problem("MkU3OEVBNTcwNTJENDM2Qk").is_none());
         assert!(cluster_id_problem("short").is_some());
+        // Valid base64, but kafka-storage.sh would read it as an option.
+        let problem = cluster_id_problem("-kU3OEVBNTcwNTJENDM2Qk");
+        assert!(problem.is_some_and(|p| p.contains("starts with '-'")));
+        assert!((0..2_000).all(|_| !new_cluster_id().starts_with('-')));
     }
 
     #[test]
