@@ -173,6 +173,19 @@ fn info(partition_aware: bool) -> FrameworkInfo {
     }
 }
 
+/// DECLINE of one offer, filtered for `refuse_seconds`.
+fn decline_call(offer_id: v1::OfferId, refuse_seconds: f64) -> Call {
+    Call {
+        decline: Some(call::Decline {
+            offer_ids: vec![offer_id],
+            filters: Some(v1::Filters {
+                refuse_seconds: Some(refuse_seconds),
+            }),
+        }),
+        ..kind(call::Type::Decline)
+    }
+}
+
 fn kind(c: call::Type) -> Call {
     Call {
         r#type: Some(c as i32),
@@ -190,15 +203,7 @@ fn subscribe_offers_and_decline_filters() {
     assert_eq!(offers[0].agent_id.value, "m-S0");
     assert_eq!(offers[0].id.value, "m-O0");
     // Declined for 10 s: nothing for 9 s, then offered again.
-    let decline = Call {
-        decline: Some(call::Decline {
-            offer_ids: vec![offers[0].id.clone()],
-            filters: Some(v1::Filters {
-                refuse_seconds: Some(10.0),
-            }),
-        }),
-        ..kind(call::Type::Decline)
-    };
+    let decline = decline_call(offers[0].id.clone(), 10.0);
     assert_eq!(w.call(1, &fid, decline), Ok(CallOk::Accepted));
     for _ in 0..8 {
         assert!(w.offers(1).is_empty());
@@ -209,15 +214,7 @@ fn subscribe_offers_and_decline_filters() {
     }
     assert_eq!(again.len(), 1);
     // Suppressed: no offers even after the declined ones come back.
-    let decline = Call {
-        decline: Some(call::Decline {
-            offer_ids: vec![again[0].id.clone()],
-            filters: Some(v1::Filters {
-                refuse_seconds: Some(0.0),
-            }),
-        }),
-        ..kind(call::Type::Decline)
-    };
+    let decline = decline_call(again[0].id.clone(), 0.0);
     w.call(1, &fid, kind(call::Type::Suppress)).ok();
     w.call(1, &fid, decline).ok();
     assert!(w.offers(1).is_empty());
@@ -239,15 +236,7 @@ fn allocation_continues_after_a_master_failover() {
     let offers = w.offers(2);
     assert_eq!(offers.len(), 1, "the agent re-registered and was offered");
     // Declined for 2 s: only the periodic allocation offers it again.
-    let decline = Call {
-        decline: Some(call::Decline {
-            offer_ids: vec![offers[0].id.clone()],
-            filters: Some(v1::Filters {
-                refuse_seconds: Some(2.0),
-            }),
-        }),
-        ..kind(call::Type::Decline)
-    };
+    let decline = decline_call(offers[0].id.clone(), 2.0);
     assert_eq!(w.call(2, &fid, decline), Ok(CallOk::Accepted));
     let mut later = Vec::new();
     for _ in 0..4 {
