@@ -217,7 +217,7 @@ pub fn decide(
             peers.add(&node.id, &placement.host);
         }
     }
-    let mut unplaced: Vec<String> = nodes
+    let unplaced: Vec<String> = nodes
         .values()
         .filter(|n| n.placement.is_none() && needs_launch(n, policy, now))
         .map(|n| n.id.clone())
@@ -308,22 +308,47 @@ pub fn decide(
 
     // Pass 2: place new nodes, offer by offer, in ID order, each seeing the
     // nodes placed before it. Only cheap checks here: placing hundreds of
-    // nodes over thousands of offers must stay fast.
+    // nodes over thousands of offers must stay fast. Nodes with the same spec
+    // share a class, so an offer that cannot take one is not asked about the
+    // rest, and an offer that can take none of the classes is left at once.
+    let mut classes: Vec<NodeSpec> = Vec::new();
+    let mut pending_new: Vec<(String, usize)> = Vec::with_capacity(unplaced.len());
+    for id in unplaced {
+        let Some(node) = nodes.get(&id) else {
+            continue;
+        };
+        let class = match classes.iter().position(|c| *c == node.spec) {
+            Some(class) => class,
+            None => {
+                classes.push(node.spec.clone());
+                classes.len() - 1
+            }
+        };
+        pending_new.push((id, class));
+    }
     for work in &mut works {
-        // Specs that do not fit this offer; identical nodes need no second look.
-        let mut hopeless: Vec<NodeSpec> = Vec::new();
+        if pending_new.is_empty() {
+            break;
+        }
+        let mut hopeless = vec![false; classes.len()];
+        let mut hopeless_count = 0;
         let mut placed_here = Vec::new();
-        for (index, id) in unplaced.iter().enumerate() {
+        for (index, (id, class)) in pending_new.iter().enumerate() {
+            if hopeless_count == classes.len() {
+                break;
+            }
+            if hopeless[*class] {
+                continue;
+            }
             let Some(node) = nodes.get_mut(id) else {
                 continue;
             };
-            if hopeless.contains(&node.spec)
-                || node.avoid_agents.contains(&work.offer.agent_id.value)
-            {
+            if node.avoid_agents.contains(&work.offer.agent_id.value) {
                 continue;
             }
             if !could_fit_new(&config.context, &node.spec, &work.view, &work.host, &peers) {
-                hopeless.push(node.spec.clone());
+                hopeless[*class] = true;
+                hopeless_count += 1;
                 continue;
             }
             let candidate = Candidate {
@@ -348,13 +373,13 @@ pub fn decide(
             }
         }
         for index in placed_here.into_iter().rev() {
-            unplaced.remove(index);
+            pending_new.remove(index);
         }
     }
 
     // Pass 3: say why the nodes left over did not fit, against a sample of
     // this round's offers (as they stand after the placements above).
-    for id in &unplaced {
+    for (id, _) in &pending_new {
         let Some(node) = nodes.get_mut(id) else {
             continue;
         };
@@ -730,6 +755,41 @@ mod tests {
             .filter_map(|n| n.placement.as_ref().map(|p| p.ports["client"]))
             .collect();
         assert_eq!(ports, BTreeSet::from([31000, 31001, 31002]));
+    }
+
+    #[test]
+    fn an_offer_too_small_for_one_spec_still_takes_another() {
+        let mut nodes = nodes(4, "hostname=unique");
+        // Nodes 0 and 2 need 4 cpus; 1 and 3 keep 1.
+        for id in ["0", "2"] {
+            if let Some(node) = nodes.get_mut(id) {
+                node.spec.resources.cpus = Milli(4000);
+            }
+        }
+        let offers = [
+            offer("small1", 2.0, vec![]),
+            offer("small2", 2.0, vec![]),
+            offer("big1", 8.0, vec![]),
+            offer("big2", 8.0, vec![]),
+        ];
+        decide(
+            &mut nodes,
+            &offers,
+            NOW,
+            &config(),
+            &mut Explanations::new(),
+        );
+        let agent = |id: &str| {
+            nodes[id]
+                .placement
+                .as_ref()
+                .map(|p| p.agent_id.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            [agent("0"), agent("1"), agent("2"), agent("3")],
+            ["big1", "small1", "big2", "small2"]
+        );
     }
 
     #[test]
