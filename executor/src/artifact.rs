@@ -96,8 +96,13 @@ impl Fetcher {
     /// A fetcher that caches in `cache`.
     pub fn new(cache: PathBuf, policy: FetchPolicy) -> Fetcher {
         Fetcher {
+            // A task fetches once per launch: keeping the connection would
+            // only hold a socket and buffers open on the artifact server (the
+            // scheduler) for every running node.
             client: LazyClient::new(|| {
-                reqwest::Client::builder().connect_timeout(FetchPolicy::default().connect_timeout)
+                reqwest::Client::builder()
+                    .connect_timeout(FetchPolicy::default().connect_timeout)
+                    .pool_max_idle_per_host(0)
             }),
             cache,
             policy,

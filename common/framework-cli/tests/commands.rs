@@ -1,6 +1,6 @@
 //! CLI commands run against the real API router over a stand-in runtime.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use framework_cli::{
     ApiClient, CliCommand, CliError, ConfigArgs, Context, FollowArgs, NoOptions, NodeCommand,
@@ -46,7 +46,7 @@ async fn with_brokers(options: FakeOptions) -> Api {
         for (id, rack) in [("0", "r1"), ("1", "r2"), ("2", "r1")] {
             let mut node = running_node(id, &format!("a{id}.local"), rack);
             node.config = serde_json::json!({"heap_mb": 1024});
-            s.state.nodes.insert(id.into(), node);
+            Arc::make_mut(&mut s.state).nodes.insert(id.into(), node);
         }
     });
     api
@@ -136,7 +136,7 @@ async fn list_shows_a_table_and_json() {
 async fn show_explain_and_log() {
     let api = with_brokers(FakeOptions::default()).await;
     api.fake.update(|s| {
-        s.explanations.insert(
+        Arc::make_mut(&mut s.explanations).insert(
             "1".into(),
             [(
                 "a9.local".to_string(),

@@ -284,8 +284,10 @@ fn rand_seed() -> u64 {
 
 /// The fetcher's HTTP client: the system's certificate authorities (as the
 /// Mesos fetcher's libcurl uses), the bundled ones, and `ca_files`.
+/// No connection outlives its fetch, as with the Mesos fetcher (one process
+/// per fetch).
 fn fetcher_client(ca_files: &[PathBuf]) -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder();
+    let mut builder = reqwest::Client::builder().pool_max_idle_per_host(0);
     for path in ca_files {
         let pem = std::fs::read(path).map_err(|source| Error::Io {
             what: "read the fetcher CA file",

@@ -48,7 +48,7 @@ use std::{future::Future, sync::Arc};
 
 use scheduler_core::node::RelaunchPolicy;
 use scheduler_runtime::RuntimeHandle;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Semaphore};
 
 pub use artifacts::{ArtifactFile, Artifacts};
 pub use error::ApiError;
@@ -64,7 +64,14 @@ pub struct ApiState {
     token: Option<Arc<str>>,
     policy: RelaunchPolicy,
     artifacts: Arc<Artifacts>,
+    transfers: Arc<Semaphore>,
 }
+
+/// Artifact downloads served at once; further ones wait for a free slot.
+/// Every agent of a deploy fetches at the same moment, and each transfer
+/// holds buffers and a blocking-pool thread: 100 at once made the
+/// scheduler's heap peak at 11 MB, and the allocator kept that resident.
+pub const CONCURRENT_TRANSFERS: usize = 8;
 
 impl ApiState {
     /// The API of framework `name` whose nodes are called `noun`.
@@ -76,6 +83,7 @@ impl ApiState {
             token: None,
             policy: RelaunchPolicy::default(),
             artifacts: Arc::new(Artifacts::new()),
+            transfers: Arc::new(Semaphore::new(CONCURRENT_TRANSFERS)),
         }
     }
 
@@ -119,7 +127,10 @@ pub async fn serve(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "API listening");
     }
-    axum::serve(listener, router)
+    // Handlers are turned into routes once here: served as a plain `Router`,
+    // axum rebuilds its route tables for every connection (about 10 KB each,
+    // times every agent fetching artifacts at once during a deploy).
+    axum::serve(listener, router.with_state(()).into_make_service())
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ApiError::Serve)

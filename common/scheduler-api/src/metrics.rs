@@ -158,7 +158,7 @@ pub(crate) fn render(snapshot: &Snapshot, framework: &str, policy: &RelaunchPoli
         "gauge",
         "1 when the node's executor last reported its service ready.",
     );
-    for (node, health) in &snapshot.health {
+    for (node, health) in snapshot.health.iter() {
         let _ = writeln!(
             out,
             "scheduler_node_ready{{framework=\"{fw}\",node=\"{}\"}} {}",
@@ -172,7 +172,7 @@ pub(crate) fn render(snapshot: &Snapshot, framework: &str, policy: &RelaunchPoli
         "gauge",
         "Resident memory of the node's service process, as its executor last reported.",
     );
-    for (node, health) in &snapshot.health {
+    for (node, health) in snapshot.health.iter() {
         if let Some(rss) = health.rss_bytes {
             let _ = writeln!(
                 out,

@@ -17,6 +17,7 @@ use axum::{
     routing::{MethodFilter, MethodRouter, on},
 };
 use executor_protocol::{Outcome, Reply, Request as ExecutorRequest, message::MAX_TAIL_LINES};
+use futures::StreamExt;
 use scheduler_core::node::{Node, Stage};
 use scheduler_runtime::{Command, CommandError, PlanAction, Snapshot};
 use serde::de::DeserializeOwned;
@@ -988,18 +989,18 @@ async fn abort_plan(
 }
 
 async fn endpoints(State(state): State<ApiState>) -> Json<serde_json::Value> {
-    Json(state.runtime.snapshot().endpoints.clone())
+    Json(state.runtime.snapshot().endpoints.as_ref().clone())
 }
 
 async fn state_dump(State(state): State<ApiState>) -> Json<StateDump> {
     let snapshot = state.runtime.snapshot();
     Json(StateDump {
-        state: snapshot.state.clone(),
+        state: snapshot.state.as_ref().clone(),
         subscribed: snapshot.subscribed,
         master: snapshot.master.clone(),
         fatal: snapshot.fatal.clone(),
-        explanations: snapshot.explanations.clone(),
-        health: snapshot.health.clone(),
+        explanations: snapshot.explanations.as_ref().clone(),
+        health: snapshot.health.as_ref().clone(),
         counters: snapshot
             .counters
             .iter()
@@ -1036,6 +1037,8 @@ async fn artifact(
         path: file.path.display().to_string(),
         source,
     };
+    // The slot is held until the body is sent or the client goes away.
+    let slot = state.transfers.clone().acquire_owned().await.ok();
     let handle = tokio::fs::File::open(&file.path).await.map_err(io)?;
     let size = handle.metadata().await.map_err(io)?.len();
     if size != file.size {
@@ -1045,15 +1048,15 @@ async fn artifact(
         ))));
     }
     tracing::debug!(artifact = %name, size, "serving artifact");
-    // Tarballs run to tens of MB and every read is a blocking-pool hop, but
-    // each transfer holds a few chunks and a deploy of hundreds of nodes
-    // fetches at once. Scheduler RSS after deploying 100 nodes: 23 MB with
-    // 4 KiB chunks, 26 MB with 16 KiB, 36 MB with 64 KiB (the heap peaked at
-    // 46 MB with 256 KiB).
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        handle,
-        16 * 1024,
-    ));
+    // Tarballs run to tens of MB and every read is a blocking-pool hop; small
+    // chunks keep each transfer's buffers small. Scheduler RSS after deploying
+    // 100 nodes, before transfers were limited: 23 MB with 4 KiB chunks,
+    // 26 MB with 16 KiB, 36 MB with 64 KiB.
+    let chunks = tokio_util::io::ReaderStream::with_capacity(handle, 16 * 1024).map(move |chunk| {
+        let _slot = &slot;
+        chunk
+    });
+    let body = Body::from_stream(chunks);
     Ok((
         [
             (

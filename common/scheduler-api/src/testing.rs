@@ -233,7 +233,7 @@ fn existing(shared: &Shared, ids: &[String]) -> Result<(), CommandError> {
 }
 
 fn new_plan(shared: &mut Shared, kind: PlanKind, ids: Vec<String>) -> String {
-    let state = &mut shared.snapshot.state;
+    let state = Arc::make_mut(&mut shared.snapshot.state);
     state.plan_counter += 1;
     let name = match kind {
         PlanKind::Deploy => "deploy",
@@ -280,7 +280,9 @@ fn handle(shared: &mut Shared, command: Command) {
                     let mut node = Node::new(id.clone(), spec());
                     node.config = config.clone();
                     node.waiting_reason = Some("waiting for an offer".into());
-                    shared.snapshot.state.nodes.insert(id.clone(), node);
+                    Arc::make_mut(&mut shared.snapshot.state)
+                        .nodes
+                        .insert(id.clone(), node);
                 }
                 Ok(new_plan(shared, PlanKind::Deploy, ids))
             };
@@ -294,7 +296,9 @@ fn handle(shared: &mut Shared, command: Command) {
                 .and_then(|()| open_plan_conflict(shared))
                 .map(|()| {
                     for id in &ids {
-                        if let Some(node) = shared.snapshot.state.nodes.get_mut(id) {
+                        if let Some(node) =
+                            Arc::make_mut(&mut shared.snapshot.state).nodes.get_mut(id)
+                        {
                             let mut config = node.config.clone();
                             scheduler_runtime::runtime::merge(&mut config, &patch);
                             node.pending = Some(PendingChange {
@@ -322,7 +326,8 @@ fn handle(shared: &mut Shared, command: Command) {
             let result = existing(shared, &ids).map(|()| {
                 set_goal(shared, &ids, Goal::Removed);
                 for id in &ids {
-                    if let Some(node) = shared.snapshot.state.nodes.get_mut(id) {
+                    if let Some(node) = Arc::make_mut(&mut shared.snapshot.state).nodes.get_mut(id)
+                    {
                         node.placement = None;
                         node.task = None;
                     }
@@ -347,7 +352,11 @@ fn handle(shared: &mut Shared, command: Command) {
         Command::Plan { id, action, reply } => {
             shared.received.push(format!("plan {id} {action:?}"));
             let now = now_ms();
-            let result = match shared.snapshot.state.plans.iter_mut().find(|p| p.id == id) {
+            let result = match Arc::make_mut(&mut shared.snapshot.state)
+                .plans
+                .iter_mut()
+                .find(|p| p.id == id)
+            {
                 None => Err(refuse(
                     ErrorKind::NotFound,
                     format!("plan {id} does not exist"),
@@ -411,7 +420,7 @@ fn handle(shared: &mut Shared, command: Command) {
 
 fn set_goal(shared: &mut Shared, ids: &[String], goal: Goal) {
     for id in ids {
-        if let Some(node) = shared.snapshot.state.nodes.get_mut(id) {
+        if let Some(node) = Arc::make_mut(&mut shared.snapshot.state).nodes.get_mut(id) {
             node.goal = goal;
         }
     }
@@ -421,7 +430,7 @@ fn set_goal(shared: &mut Shared, ids: &[String], goal: Goal) {
 fn advance(shared: &mut Shared) {
     let now = now_ms();
     let fail_at = shared.options.fail_at.clone();
-    let state = &mut shared.snapshot.state;
+    let state = Arc::make_mut(&mut shared.snapshot.state);
     let Some(plan) = state
         .plans
         .iter_mut()

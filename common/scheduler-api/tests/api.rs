@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use reqwest::Method;
 use scheduler_api::{
@@ -45,7 +45,7 @@ async fn health_is_ok_while_connecting_and_fails_only_on_a_fatal_error() {
 async fn metrics_count_nodes_by_stage_and_plans_by_state() {
     let server = Server::with_brokers().await;
     server.fake.update(|s| {
-        if let Some(n) = s.state.nodes.get_mut("2") {
+        if let Some(n) = Arc::make_mut(&mut s.state).nodes.get_mut("2") {
             n.goal = scheduler_core::node::Goal::Stopped;
             n.task = None;
         }
@@ -300,8 +300,10 @@ async fn explain_log_and_admin_go_through_the_runtime() {
             },
         );
         waiting.waiting_reason = Some("no offer with 4 cpus on a host without a broker".into());
-        s.state.nodes.insert("3".into(), waiting);
-        s.explanations.insert(
+        Arc::make_mut(&mut s.state)
+            .nodes
+            .insert("3".into(), waiting);
+        Arc::make_mut(&mut s.explanations).insert(
             "3".into(),
             [(
                 "a9.local".to_string(),
@@ -532,7 +534,7 @@ async fn every_bad_request_gets_a_json_error_that_says_how_to_fix_it() {
 async fn a_stopped_runtime_means_503() {
     let fake = scheduler_api::testing::FakeRuntime::start(FakeOptions::default());
     fake.update(|s| {
-        s.state
+        Arc::make_mut(&mut s.state)
             .nodes
             .insert("0".into(), running_node("0", "a0.local", "r1"));
     });
@@ -629,6 +631,51 @@ async fn bearer_token_protects_everything_but_health_and_artifacts() {
     );
     assert_eq!(doc["paths"]["/health"]["get"]["security"], json!([]));
     assert!(doc["paths"]["/api/v1/nodes"]["get"]["responses"]["401"].is_object());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn artifact_downloads_beyond_the_limit_wait_for_a_free_slot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.tgz");
+    // Sparse, and larger than what loopback sockets buffer: a transfer whose
+    // client does not read stays open.
+    let size = 64 * 1024 * 1024;
+    std::fs::File::create(&path)
+        .and_then(|f| f.set_len(size))
+        .expect("sparse file");
+    let mut artifacts = Artifacts::new();
+    artifacts.add("big.tgz", &path).expect("register");
+    let server = Server::start(FakeOptions::default(), None, artifacts).await;
+    let url = server.url("/artifacts/big.tgz");
+    let fresh_client = || reqwest::Client::builder().build().expect("client");
+
+    // Every slot taken by a client that reads nothing.
+    let mut held = Vec::new();
+    for _ in 0..scheduler_api::CONCURRENT_TRANSFERS {
+        let response = fresh_client().get(&url).send().await.expect("GET");
+        assert_eq!(response.status(), 200);
+        held.push(response);
+    }
+    // One more waits: no answer while every slot is busy.
+    let waiting = tokio::spawn(async move {
+        let response = fresh_client().get(&url).send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        Ok::<_, reqwest::Error>((status, body.len() as u64))
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "a download beyond the limit was served at once");
+    // A client that goes away frees its slot, and the waiting one is served in full.
+    drop(held.pop());
+    let (status, length) = tokio::time::timeout(Duration::from_secs(60), waiting)
+        .await
+        .expect("served once a slot is free")
+        .expect("task")
+        .expect("download");
+    assert_eq!(status, 200);
+    assert_eq!(length, size);
+    drop(held);
     server.stop().await;
 }
 
@@ -787,7 +834,7 @@ fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) {
 async fn the_openapi_document_lists_every_route_and_matches_the_responses() {
     let server = Server::with_brokers().await;
     server.fake.update(|s| {
-        s.health.insert(
+        Arc::make_mut(&mut s.health).insert(
             "0".into(),
             executor_protocol::Health {
                 task_id: "fake-0-g1".into(),
@@ -915,7 +962,11 @@ async fn the_openapi_document_lists_every_route_and_matches_the_responses() {
     );
     // And the plan schema matches a plan with a paused state and steps in progress.
     server.fake.update(|s| {
-        if let Some(p) = s.state.plans.iter_mut().find(|p| p.id == plan) {
+        if let Some(p) = Arc::make_mut(&mut s.state)
+            .plans
+            .iter_mut()
+            .find(|p| p.id == plan)
+        {
             p.state = scheduler_core::plan::PlanState::Paused {
                 reason: "why".into(),
             };

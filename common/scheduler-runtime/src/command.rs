@@ -1,6 +1,6 @@
 //! What the REST API asks of the runtime, and what it gets back.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use scheduler_core::planner::Explanations;
 use serde::{Deserialize, Serialize};
@@ -134,10 +134,12 @@ pub enum Command {
 }
 
 /// A read-only copy of everything the API shows, published after each change.
+/// The large parts are shared with the previous snapshot while unchanged, so
+/// publishing after every event does not copy every node.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     /// The durable state.
-    pub state: SchedulerState,
+    pub state: Arc<SchedulerState>,
     /// Whether a subscription is live.
     pub subscribed: bool,
     /// The master we are subscribed to.
@@ -145,11 +147,11 @@ pub struct Snapshot {
     /// Set when the master removed the framework (or another fatal error): `/health` fails.
     pub fatal: Option<String>,
     /// Why nodes did not fit recent offers, per agent.
-    pub explanations: Explanations,
+    pub explanations: Arc<Explanations>,
     /// The latest health report of each node's executor.
-    pub health: BTreeMap<String, executor_protocol::Health>,
+    pub health: Arc<BTreeMap<String, executor_protocol::Health>>,
     /// The service's endpoints.
-    pub endpoints: serde_json::Value,
+    pub endpoints: Arc<serde_json::Value>,
     /// Counters for `/metrics`.
     pub counters: BTreeMap<&'static str, u64>,
     /// Tasks the master has not yet answered for since the last subscription.

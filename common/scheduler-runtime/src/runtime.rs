@@ -361,6 +361,15 @@ struct Runtime {
     last_reconciliation_ms: Option<u64>,
 }
 
+/// `current` shared as `previous` if unchanged: comparing copies nothing.
+fn shared<T: Clone + PartialEq>(previous: &Arc<T>, current: &T) -> Arc<T> {
+    if **previous == *current {
+        previous.clone()
+    } else {
+        Arc::new(current.clone())
+    }
+}
+
 /// First wait before asking again about tasks the master has not answered for.
 const RECONCILE_RETRY_MS: Millis = 5_000;
 /// Longest wait between such questions.
@@ -386,8 +395,8 @@ impl Runtime {
         // Persist the instance ID (and anything else new) before the first call.
         self.flush().await?;
         let mut wake: Option<Millis> = None;
+        self.publish();
         loop {
-            self.publish();
             let sleep = wake.map_or(Duration::from_secs(3600), |at| {
                 Duration::from_millis(at.saturating_sub(now_ms()))
             });
@@ -452,15 +461,21 @@ impl Runtime {
     }
 
     fn publish(&self) {
-        let cluster = self.cluster();
+        let previous = self.snapshot.borrow().clone();
+        let state = shared(&previous.state, &self.state);
+        let endpoints = if Arc::ptr_eq(&state, &previous.state) {
+            previous.endpoints.clone()
+        } else {
+            Arc::new(self.service.endpoints(&self.cluster()))
+        };
         let snapshot = Snapshot {
-            state: self.state.clone(),
+            state,
             subscribed: self.subscribed.is_some(),
             master: self.subscribed.as_ref().map(Url::to_string),
             fatal: self.fatal.clone(),
-            explanations: self.explanations.clone(),
-            health: self.health.clone(),
-            endpoints: self.service.endpoints(&cluster),
+            explanations: shared(&previous.explanations, &self.explanations),
+            health: shared(&previous.health, &self.health),
+            endpoints,
             counters: self.counters.clone(),
             reconciling: self.reconciliation.as_ref().map_or(0, |r| r.pending.len()),
             last_reconciliation_ms: self.last_reconciliation_ms,
@@ -726,7 +741,12 @@ impl Runtime {
 
     /// Turns a planner decision into calls (queued until the state is saved).
     fn apply(&mut self, decision: Decision) {
-        let cluster = self.cluster();
+        // Most decisions launch nothing; the view of every node is built only for launches.
+        let cluster = if decision.accepts.iter().any(|a| !a.launches.is_empty()) {
+            self.cluster()
+        } else {
+            ClusterView::default()
+        };
         for accept in decision.accepts {
             let mut operations = accept.operations;
             let mut launched = Vec::new();
@@ -859,15 +879,14 @@ impl Runtime {
         };
     }
 
-    fn spawn_check(&mut self, kind: CheckKind, node: String) {
+    fn spawn_check(&mut self, kind: CheckKind, node: String, cluster: &ClusterView) {
         let key = (matches!(kind, CheckKind::Safety), node.clone());
         if !self.checks_in_flight.insert(key) {
             return;
         }
-        let cluster = self.cluster();
         let future = match kind {
-            CheckKind::Safety => self.service.check_safety(&node, &cluster),
-            CheckKind::Health => self.service.check_health(&node, &cluster),
+            CheckKind::Safety => self.service.check_safety(&node, cluster),
+            CheckKind::Health => self.service.check_health(&node, cluster),
         };
         let tx = self.checks_tx.clone();
         tokio::spawn(async move {
@@ -899,11 +918,14 @@ impl Runtime {
             want_health.extend(asked.check_health);
             wake = min_time(wake, asked.wake_at);
         }
-        for node in want_safety {
-            self.spawn_check(CheckKind::Safety, node);
-        }
-        for node in want_health {
-            self.spawn_check(CheckKind::Health, node);
+        if !want_safety.is_empty() || !want_health.is_empty() {
+            let cluster = self.cluster();
+            for node in want_safety {
+                self.spawn_check(CheckKind::Safety, node, &cluster);
+            }
+            for node in want_health {
+                self.spawn_check(CheckKind::Health, node, &cluster);
+            }
         }
         // Kills and offer interest can change without an offer (a stop, a restart step).
         let decision = planner::decide(

@@ -1,6 +1,6 @@
 //! An API server on 127.0.0.1:0 over the stand-in runtime, and a few helpers.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use scheduler_api::{
     ApiState, Artifacts, router,
@@ -55,7 +55,7 @@ impl Server {
             ] {
                 let mut node = running_node(id, host, rack);
                 node.config = serde_json::json!({"heap_mb": 1024});
-                s.state.nodes.insert(id.into(), node);
+                Arc::make_mut(&mut s.state).nodes.insert(id.into(), node);
             }
         });
         server
