@@ -665,7 +665,10 @@ async fn artifact_downloads_beyond_the_limit_wait_for_a_free_slot() {
         Ok::<_, reqwest::Error>((status, body.len() as u64))
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!waiting.is_finished(), "a download beyond the limit was served at once");
+    assert!(
+        !waiting.is_finished(),
+        "a download beyond the limit was served at once"
+    );
     // A client that goes away frees its slot, and the waiting one is served in full.
     drop(held.pop());
     let (status, length) = tokio::time::timeout(Duration::from_secs(60), waiting)

@@ -183,6 +183,11 @@ pub struct Node {
     /// When a removed node gave its reservation back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_at: Option<Millis>,
+    /// The host the node lived on before its last replace. Persisted, so a
+    /// service whose peers know a node by its address (Cassandra's tokens)
+    /// still knows what the node replaces after a scheduler restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<Host>,
 }
 
 /// A change of spec and service configuration applied at the node's next restart.
@@ -242,6 +247,7 @@ impl Node {
             avoid_agents: Vec::new(),
             pending: None,
             released_at: None,
+            moved_from: None,
         }
     }
 

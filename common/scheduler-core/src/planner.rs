@@ -202,6 +202,7 @@ pub fn decide(
         if node.replacing && !node.task_active() {
             if let Some(old) = node.placement.take() {
                 node.avoid_agents.push(old.agent_id);
+                node.moved_from = Some(old.host);
             }
             node.replacing = false;
             node.failures = 0;
@@ -1199,6 +1200,14 @@ mod tests {
         assert!(on_a1.launches.is_empty());
         assert_eq!(placement.agent_id, "a2");
         assert!(nodes["0"].avoid_agents.is_empty(), "forgotten once placed");
+        assert_eq!(
+            nodes["0"].moved_from.as_ref().map(|h| h.hostname.as_str()),
+            Some("a1.example"),
+            "where it lived is kept"
+        );
+        let stored: Node = serde_json::from_value(serde_json::to_value(&nodes["0"]).expect("json"))
+            .expect("read back");
+        assert_eq!(stored.moved_from, nodes["0"].moved_from, "and stored");
         assert_ne!(placement.persistence_id, "i1-0-v1", "a new volume");
         assert_eq!(nodes["0"].generation, 2);
     }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use executor_protocol::TaskDocument;
 use futures::future::BoxFuture;
 use scheduler_core::{
+    constraints::Host,
     node::{Node, NodeSpec, Placement},
     plan::CheckResult,
 };
@@ -36,6 +37,9 @@ pub struct NodeView {
     pub placement: Option<Placement>,
     /// Whether its task runs and is ready.
     pub running: bool,
+    /// The host it lived on before its last replace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<Host>,
 }
 
 impl NodeView {
@@ -49,6 +53,7 @@ impl NodeView {
                 .task
                 .as_ref()
                 .is_some_and(|t| t.phase == scheduler_core::node::TaskPhase::Running),
+            moved_from: node.moved_from.clone(),
         }
     }
 

@@ -3,7 +3,6 @@
 use std::{
     collections::BTreeMap,
     net::{SocketAddr, ToSocketAddrs},
-    sync::Mutex,
 };
 
 use executor_protocol::{
@@ -18,7 +17,7 @@ use scheduler_core::{
 };
 use scheduler_runtime::{ClusterView, NodeView, Service, TaskContext};
 use serde_json::{Value, json};
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::{
     config::{DEFAULT_DC, DEFAULT_RACK, NodeConfig, Settings, change_problems},
@@ -186,47 +185,20 @@ pub fn distribution_dir(url: &str) -> Option<String> {
     (!dir.is_empty()).then(|| dir.to_owned())
 }
 
-/// The addresses each node had, to tell a replacement from a first start.
-#[derive(Debug, Default)]
-struct Addresses {
-    /// Node ID → (current address, the address it replaces, if it moved).
-    nodes: BTreeMap<String, (String, Option<String>)>,
-}
-
-impl Addresses {
-    /// Notes where every placed node is. A node found at a new address has
-    /// been replaced: it takes over the tokens of its old address.
-    fn observe(&mut self, cluster: &ClusterView) {
-        self.nodes.retain(|id, _| cluster.nodes.contains_key(id));
-        for node in cluster.nodes.values() {
-            let Some(placement) = &node.placement else {
-                continue;
-            };
-            let address = node_address(&placement.host.hostname).to_owned();
-            match self.nodes.get_mut(&node.id) {
-                Some((known, replaces)) if *known != address => {
-                    info!(node = %node.id, old = %known, new = %address, "node moved: it replaces its old address");
-                    *replaces = Some(known.clone());
-                    *known = address;
-                }
-                Some(_) => {}
-                None => {
-                    self.nodes.insert(node.id.clone(), (address, None));
-                }
-            }
-        }
-    }
-
-    fn replaces(&self, id: &str) -> Option<String> {
-        self.nodes.get(id).and_then(|(_, old)| old.clone())
-    }
+/// The address `node` takes over on its first boot: where it lived before it
+/// was replaced (the scheduler keeps that with the node, across restarts).
+/// Cassandra ignores the flag once the node has bootstrapped, so relaunches
+/// may keep it.
+pub fn replaces(node: &NodeView) -> Option<String> {
+    node.moved_from
+        .as_ref()
+        .map(|host| node_address(&host.hostname).to_owned())
 }
 
 /// Cassandra nodes as a service of the shared scheduler.
 #[derive(Debug)]
 pub struct CassandraService {
     settings: Settings,
-    addresses: Mutex<Addresses>,
 }
 
 fn now_ms() -> u64 {
@@ -247,26 +219,12 @@ impl CassandraService {
     /// A service with validated framework settings.
     pub fn new(settings: Settings) -> Result<Self, Error> {
         settings.validate()?;
-        Ok(CassandraService {
-            settings,
-            addresses: Mutex::new(Addresses::default()),
-        })
+        Ok(CassandraService { settings })
     }
 
     /// The framework settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
-    }
-
-    fn observe(&self, cluster: &ClusterView) {
-        if let Ok(mut addresses) = self.addresses.lock() {
-            addresses.observe(cluster);
-        }
-    }
-
-    /// The address `node` replaces on its first boot, if it moved.
-    pub fn replaces(&self, node: &str) -> Option<String> {
-        self.addresses.lock().ok()?.replaces(node)
     }
 
     /// The CQL endpoints of every placed node, by node address.
@@ -358,7 +316,6 @@ impl Service for CassandraService {
     }
 
     fn ready_to_launch(&self, node: &NodeView, cluster: &ClusterView) -> Result<(), String> {
-        self.observe(cluster);
         let config = NodeConfig::from_json(node.config.clone())?;
         if !config.seeds.is_empty() {
             return Ok(());
@@ -368,14 +325,7 @@ impl Service for CassandraService {
             .iter()
             .find(|n| n.id == node.id)
             .ok_or_else(|| format!("node {} is not placed yet", node.id))?;
-        if seeds_for(
-            me,
-            &nodes,
-            first_node(cluster),
-            self.replaces(&node.id).is_some(),
-        )
-        .is_empty()
-        {
+        if seeds_for(me, &nodes, first_node(cluster), replaces(node).is_some()).is_empty() {
             return Err(format!(
                 "node {} waits for a seed: another node must be placed first (it is not the first node of the cluster)",
                 node.id
@@ -385,12 +335,11 @@ impl Service for CassandraService {
     }
 
     fn task(&self, context: &TaskContext<'_>) -> Result<TaskDocument, String> {
-        self.observe(context.cluster);
         let id = &context.node.id;
         let config = NodeConfig::from_json(context.node.config.clone())?;
         let me =
             locate_with(id, &config, context.placement).map_err(|e| format!("node {id}: {e}"))?;
-        let replaces = self.replaces(id);
+        let replaces = replaces(context.node);
         let nodes = located(context.cluster);
         let seeds = if config.seeds.is_empty() {
             seeds_for(&me, &nodes, first_node(context.cluster), replaces.is_some())
@@ -476,7 +425,6 @@ impl Service for CassandraService {
     }
 
     fn check_safety(&self, node: &str, cluster: &ClusterView) -> BoxFuture<'static, CheckResult> {
-        self.observe(cluster);
         let timeout = self.settings.check_timeout;
         let nodes = located(cluster);
         let node = node.to_owned();
@@ -503,7 +451,6 @@ impl Service for CassandraService {
     }
 
     fn check_health(&self, node: &str, cluster: &ClusterView) -> BoxFuture<'static, CheckResult> {
-        self.observe(cluster);
         let timeout = self.settings.check_timeout;
         let nodes = located(cluster);
         let node = node.to_owned();
@@ -522,7 +469,6 @@ impl Service for CassandraService {
     }
 
     fn endpoints(&self, cluster: &ClusterView) -> Value {
-        self.observe(cluster);
         let nodes = located(cluster);
         let by_id: serde_json::Map<String, Value> = nodes
             .iter()
@@ -582,6 +528,7 @@ mod tests {
                 config: configured.clone(),
                 placement: None,
                 running: false,
+                moved_from: None,
             },
         );
         configured
@@ -817,11 +764,11 @@ mod tests {
         add(&s, &mut cluster, "1", json!({}));
         place(&mut cluster, "0", "10.0.0.1", "r1", 31000);
         place(&mut cluster, "1", "10.0.0.2", "r1", 31000);
-        let _ = s.endpoints(&cluster);
-        assert_eq!(s.replaces("0"), None);
-        // Node 0 is replaced: it loses its placement and lands elsewhere.
-        cluster.nodes.get_mut("0").expect("node").placement = None;
-        let _ = s.endpoints(&cluster);
+        assert_eq!(replaces(&cluster.nodes["0"]), None);
+        // Node 0 is replaced: the scheduler notes where it lived, and it
+        // lands elsewhere.
+        let node = cluster.nodes.get_mut("0").expect("node");
+        node.moved_from = node.placement.take().map(|p| p.host);
         place(&mut cluster, "0", "10.0.0.3", "r1", 31000);
         let doc = document(&s, &cluster, "0");
         let Command::Shell(script) = &doc.command else {
@@ -835,10 +782,6 @@ mod tests {
         // Relaunches on the new agent keep the flag (ignored once bootstrapped).
         let again = document(&s, &cluster, "0");
         assert_eq!(again.command, doc.command);
-        // A removed node is forgotten.
-        cluster.nodes.remove("0");
-        let _ = s.endpoints(&cluster);
-        assert_eq!(s.replaces("0"), None);
     }
 
     #[test]

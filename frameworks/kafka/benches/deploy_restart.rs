@@ -284,6 +284,7 @@ async fn task_documents(cli: &Cli, tarball: &Path) -> anyhow::Result<Vec<BrokerT
                 config: node["config"].clone(),
                 placement: Some(placement),
                 running: true,
+                moved_from: None,
             },
         );
     }

@@ -583,6 +583,7 @@ mod tests {
                 config: configured.clone(),
                 placement: None,
                 running: false,
+                moved_from: None,
             },
         );
         configured

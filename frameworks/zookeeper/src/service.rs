@@ -711,6 +711,7 @@ mod tests {
                 config: configured,
                 placement: None,
                 running: false,
+                moved_from: None,
             },
         );
     }
