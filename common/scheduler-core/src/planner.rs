@@ -488,6 +488,9 @@ pub enum StatusOutcome {
     Applied {
         /// The node.
         node: String,
+        /// Whether the node changed: a reconciliation answer repeating
+        /// what is known changes nothing, and needs nothing saved.
+        changed: bool,
     },
     /// An old generation of a node, or a duplicate: nothing to do.
     Stale,
@@ -524,22 +527,29 @@ pub fn on_status(
         return StatusOutcome::Unknown;
     };
     let state = status.state();
+    let before = node.clone();
     let Some(task) = node.task.as_mut() else {
         return StatusOutcome::Unknown;
     };
     if task.phase == TaskPhase::Terminated {
         return StatusOutcome::Stale;
     }
+    let repeated = task.last_state.as_deref() == Some(state.as_str_name());
     task.last_state = Some(state.as_str_name().to_owned());
-    let reason = status
-        .reason
-        .and_then(|r| Reason::try_from(r).ok())
-        .map(|r| r.as_str_name().to_owned());
-    task.message = match (status.message.as_deref(), reason) {
-        (Some(m), Some(r)) if !m.is_empty() => Some(format!("{m} ({r})")),
-        (Some(m), _) if !m.is_empty() => Some(m.to_owned()),
-        (_, r) => r,
-    };
+    // The master's answer to a reconciliation says only "latest state": the
+    // message of the update that brought that state is the useful one.
+    let reconciled = status.reason == Some(Reason::Reconciliation as i32);
+    if !(repeated && reconciled) {
+        let reason = status
+            .reason
+            .and_then(|r| Reason::try_from(r).ok())
+            .map(|r| r.as_str_name().to_owned());
+        task.message = match (status.message.as_deref(), reason) {
+            (Some(m), Some(r)) if !m.is_empty() => Some(format!("{m} ({r})")),
+            (Some(m), _) if !m.is_empty() => Some(m.to_owned()),
+            (_, r) => r,
+        };
+    }
     match state {
         // Mesos states never go back from RUNNING to STARTING; a reconciliation
         // answer carrying an older update's state must not undo what we saw.
@@ -579,6 +589,7 @@ pub fn on_status(
     }
     StatusOutcome::Applied {
         node: node.id.clone(),
+        changed: *node != before,
     }
 }
 
@@ -961,7 +972,10 @@ mod tests {
         let dropped = status(&t1, TaskState::TaskDropped, Some(Reason::InvalidOffers));
         assert_eq!(
             on_status(&mut nodes, &dropped, NOW, &config.policy),
-            StatusOutcome::Applied { node: "0".into() }
+            StatusOutcome::Applied {
+                node: "0".into(),
+                changed: true
+            }
         );
         assert_eq!(nodes["0"].failures, 0);
         assert_eq!(
@@ -1000,6 +1014,35 @@ mod tests {
         let stale = status(&t1, TaskState::TaskStarting, Some(Reason::Reconciliation));
         on_status(&mut nodes, &stale, NOW, &config.policy);
         assert_eq!(nodes["0"].stage(&config.policy), Stage::Running);
+    }
+
+    #[test]
+    fn a_reconciliation_answer_repeating_the_known_state_changes_nothing() {
+        let config = config();
+        let mut nodes = nodes(1, "");
+        decide(
+            &mut nodes,
+            &[offer("a1", 8.0, vec![])],
+            NOW,
+            &config,
+            &mut Explanations::new(),
+        );
+        let t1 = task_id(&nodes, "0");
+        let mut running = status(&t1, TaskState::TaskRunning, None);
+        running.message = Some("service is ready".into());
+        on_status(&mut nodes, &running, NOW, &config.policy);
+        let mut answer = status(&t1, TaskState::TaskRunning, Some(Reason::Reconciliation));
+        answer.message = Some("Reconciliation: Latest task state".into());
+        assert_eq!(
+            on_status(&mut nodes, &answer, NOW + 5, &config.policy),
+            StatusOutcome::Applied {
+                node: "0".into(),
+                changed: false
+            },
+            "nothing to save"
+        );
+        let message = nodes["0"].task.as_ref().and_then(|t| t.message.clone());
+        assert_eq!(message.as_deref(), Some("service is ready"));
     }
 
     #[test]

@@ -640,10 +640,12 @@ impl Runtime {
                     planner::on_status(&mut self.state.nodes, &status, now, &self.config.policy);
                 debug!(task_id = %status.task_id.value, state = status.state().as_str_name(), ?outcome, "status update");
                 match outcome {
-                    StatusOutcome::Applied { node } => {
+                    StatusOutcome::Applied { node, changed } => {
                         info!(node = %node, task_id = %status.task_id.value, state = status.state().as_str_name(),
                               message = status.message.as_deref().unwrap_or(""), "task status");
-                        self.dirty = true;
+                        // Saving is an fsync: a reconciliation of hundreds of
+                        // tasks must not write the state once per answer.
+                        self.dirty |= changed;
                         if self.relaunch_due(&node, now) {
                             // Mesos offers freed resources at its next batch
                             // allocation (every second by default); a REVIVE
