@@ -192,6 +192,9 @@ async fn kraft_brokers_on_the_local_cluster_through_the_cli() -> anyhow::Result<
         list.stdout.contains("cluster: 3 brokers registered"),
         "{list}"
     );
+    // A broker's own output, relayed by its executor.
+    let log = cli.ok(&["broker", "log", "0", "-n", "1000"]).await?;
+    assert!(log.stdout.contains("Kafka Server started"), "{log}");
 
     // A topic that survives one broker down.
     cli.ok(&[
@@ -378,6 +381,50 @@ async fn kraft_brokers_on_the_local_cluster_through_the_cli() -> anyhow::Result<
     }
     // Nothing acknowledged was lost along the way.
     assert_all_acknowledged_read(&acked, &consume_all(&bootstrap, "events").await?);
+
+    // A fourth broker has no agent left under hostname=unique: `explain`
+    // names each agent and why it was declined, rather than waiting silently.
+    let fourth = cli
+        .run(&[
+            "broker",
+            "add",
+            "3",
+            "--constraints",
+            "hostname=unique",
+            "--cpus",
+            "0.5",
+            "--mem",
+            "640",
+            "--heap",
+            "256",
+            "--disk",
+            "1000",
+            "--no-wait",
+        ])
+        .await?;
+    let deploy = fourth.plan().context("the add names its plan")?;
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let explained = cli.json(&["broker", "explain", "3"]).await?;
+        let agents = explained["agents"].as_object().map_or(0, |a| a.len());
+        if agents == 3 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("broker 3 is not explained for every agent: {explained}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let explain = cli.ok(&["broker", "explain", "3"]).await?;
+    for agent in &agents {
+        assert!(
+            explain.stdout.contains(agent.as_str()),
+            "{agent}: {explain}"
+        );
+    }
+    assert!(explain.stdout.contains("hostname=unique"), "{explain}");
+    cli.ok(&["plan", "abort", &deploy]).await?;
+    cli.ok(&["broker", "remove", "3", "--yes"]).await?;
 
     scheduler.stop();
     eprintln!("local-cluster scenario took {:?}", started.elapsed());
