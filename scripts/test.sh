@@ -33,6 +33,11 @@ fi
 if [ "${CI:-}" = "true" ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
   export CARGO_TARGET_DIR="$cache/target"
 fi
+# Incremental data is only reused by edits in the same checkout; every CI run
+# is a clean clone, and the cached target grew by gigabytes per run.
+if [ "${CI:-}" = "true" ]; then
+  export CARGO_INCREMENTAL=0
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
