@@ -679,6 +679,19 @@ mod tests {
         }
     }
 
+    /// Node "0" placed on agent a1 (reserve, create and launch sent).
+    fn one_node_placed_on_a1(config: &Config) -> BTreeMap<String, Node> {
+        let mut nodes = nodes(1, "");
+        decide(
+            &mut nodes,
+            &[offer("a1", 8.0, vec![])],
+            NOW,
+            config,
+            &mut Explanations::new(),
+        );
+        nodes
+    }
+
     fn launched(decision: &Decision) -> Vec<&str> {
         decision
             .accepts
@@ -960,14 +973,7 @@ mod tests {
     #[test]
     fn stale_offers_and_old_generations_do_not_count_as_failures() {
         let config = config();
-        let mut nodes = nodes(1, "");
-        decide(
-            &mut nodes,
-            &[offer("a1", 8.0, vec![])],
-            NOW,
-            &config,
-            &mut Explanations::new(),
-        );
+        let mut nodes = one_node_placed_on_a1(&config);
         let t1 = task_id(&nodes, "0");
         let dropped = status(&t1, TaskState::TaskDropped, Some(Reason::InvalidOffers));
         assert_eq!(
@@ -996,14 +1002,7 @@ mod tests {
     #[test]
     fn a_stale_starting_state_does_not_undo_running() {
         let config = config();
-        let mut nodes = nodes(1, "");
-        decide(
-            &mut nodes,
-            &[offer("a1", 8.0, vec![])],
-            NOW,
-            &config,
-            &mut Explanations::new(),
-        );
+        let mut nodes = one_node_placed_on_a1(&config);
         let t1 = task_id(&nodes, "0");
         on_status(
             &mut nodes,
@@ -1019,14 +1018,7 @@ mod tests {
     #[test]
     fn a_reconciliation_answer_repeating_the_known_state_changes_nothing() {
         let config = config();
-        let mut nodes = nodes(1, "");
-        decide(
-            &mut nodes,
-            &[offer("a1", 8.0, vec![])],
-            NOW,
-            &config,
-            &mut Explanations::new(),
-        );
+        let mut nodes = one_node_placed_on_a1(&config);
         let t1 = task_id(&nodes, "0");
         let mut running = status(&t1, TaskState::TaskRunning, None);
         running.message = Some("service is ready".into());
@@ -1143,14 +1135,7 @@ mod tests {
     #[test]
     fn an_unreachable_agent_is_waited_for_then_explained() {
         let config = config();
-        let mut nodes = nodes(1, "");
-        decide(
-            &mut nodes,
-            &[offer("a1", 8.0, vec![])],
-            NOW,
-            &config,
-            &mut Explanations::new(),
-        );
+        let mut nodes = one_node_placed_on_a1(&config);
         let t1 = task_id(&nodes, "0");
         on_status(
             &mut nodes,

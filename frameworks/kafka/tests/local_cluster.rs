@@ -139,29 +139,23 @@ async fn kraft_brokers_on_the_local_cluster_through_the_cli() -> anyhow::Result<
 
     // Deploy: one broker per agent.
     let add = cli
-        .run(&[
-            "broker",
-            "add",
-            "0..2",
-            "--constraints",
-            "hostname=unique",
-            "--cpus",
-            "0.5",
-            "--mem",
-            "640",
-            "--heap",
-            "256",
-            "--disk",
-            "1000",
-            "--option",
-            "num.partitions=3",
-            "--option",
-            "offsets.topic.replication.factor=3",
-            "--option",
-            "group.initial.rebalance.delay.ms=0",
-            "--timeout",
-            "4m",
-        ])
+        .run(
+            &[
+                &["broker", "add", "0..2", "--constraints", "hostname=unique"][..],
+                &support::SMALL_BROKER,
+                &[
+                    "--option",
+                    "num.partitions=3",
+                    "--option",
+                    "offsets.topic.replication.factor=3",
+                    "--option",
+                    "group.initial.rebalance.delay.ms=0",
+                    "--timeout",
+                    "4m",
+                ],
+            ]
+            .concat(),
+        )
         .await?;
     if add.code != Some(0) {
         bail!(
@@ -385,22 +379,14 @@ async fn kraft_brokers_on_the_local_cluster_through_the_cli() -> anyhow::Result<
     // A fourth broker has no agent left under hostname=unique: `explain`
     // names each agent and why it was declined, rather than waiting silently.
     let fourth = cli
-        .run(&[
-            "broker",
-            "add",
-            "3",
-            "--constraints",
-            "hostname=unique",
-            "--cpus",
-            "0.5",
-            "--mem",
-            "640",
-            "--heap",
-            "256",
-            "--disk",
-            "1000",
-            "--no-wait",
-        ])
+        .run(
+            &[
+                &["broker", "add", "3", "--constraints", "hostname=unique"][..],
+                &support::SMALL_BROKER,
+                &["--no-wait"],
+            ]
+            .concat(),
+        )
         .await?;
     let deploy = fourth.plan().context("the add names its plan")?;
     let deadline = Instant::now() + DEADLINE;

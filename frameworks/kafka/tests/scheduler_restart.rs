@@ -81,27 +81,21 @@ async fn a_scheduler_killed_during_a_rolling_restart_resumes_it() -> anyhow::Res
     let cli = Cli::new(&scheduler.api);
 
     let add = cli
-        .run(&[
-            "broker",
-            "add",
-            "0..2",
-            "--constraints",
-            "hostname=unique",
-            "--cpus",
-            "0.5",
-            "--mem",
-            "640",
-            "--heap",
-            "256",
-            "--disk",
-            "1000",
-            "--option",
-            "offsets.topic.replication.factor=3",
-            "--option",
-            "group.initial.rebalance.delay.ms=0",
-            "--timeout",
-            "4m",
-        ])
+        .run(
+            &[
+                &["broker", "add", "0..2", "--constraints", "hostname=unique"][..],
+                &support::SMALL_BROKER,
+                &[
+                    "--option",
+                    "offsets.topic.replication.factor=3",
+                    "--option",
+                    "group.initial.rebalance.delay.ms=0",
+                    "--timeout",
+                    "4m",
+                ],
+            ]
+            .concat(),
+        )
         .await?;
     if add.code != Some(0) {
         bail!(

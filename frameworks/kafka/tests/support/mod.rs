@@ -35,6 +35,11 @@ use tokio::sync::watch;
 /// How long any one condition may take.
 pub const DEADLINE: Duration = Duration::from_secs(120);
 
+/// `broker add` flags for a broker small enough for three on one test agent.
+pub const SMALL_BROKER: [&str; 8] = [
+    "--cpus", "0.5", "--mem", "640", "--heap", "256", "--disk", "1000",
+];
+
 /// Keeps the last saved state in memory.
 #[derive(Default)]
 pub struct MemorySink {
