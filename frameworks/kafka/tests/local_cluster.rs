@@ -139,23 +139,10 @@ async fn kraft_brokers_on_the_local_cluster_through_the_cli() -> anyhow::Result<
 
     // Deploy: one broker per agent.
     let add = cli
-        .run(
-            &[
-                &["broker", "add", "0..2", "--constraints", "hostname=unique"][..],
-                &support::SMALL_BROKER,
-                &[
-                    "--option",
-                    "num.partitions=3",
-                    "--option",
-                    "offsets.topic.replication.factor=3",
-                    "--option",
-                    "group.initial.rebalance.delay.ms=0",
-                    "--timeout",
-                    "4m",
-                ],
-            ]
-            .concat(),
-        )
+        .run(&support::add_three_brokers(&[
+            "--option",
+            "num.partitions=3",
+        ]))
         .await?;
     if add.code != Some(0) {
         bail!(

@@ -80,23 +80,7 @@ async fn a_scheduler_killed_during_a_rolling_restart_resumes_it() -> anyhow::Res
     let mut scheduler = Scheduler::start(dir.path(), &args).await?;
     let cli = Cli::new(&scheduler.api);
 
-    let add = cli
-        .run(
-            &[
-                &["broker", "add", "0..2", "--constraints", "hostname=unique"][..],
-                &support::SMALL_BROKER,
-                &[
-                    "--option",
-                    "offsets.topic.replication.factor=3",
-                    "--option",
-                    "group.initial.rebalance.delay.ms=0",
-                    "--timeout",
-                    "4m",
-                ],
-            ]
-            .concat(),
-        )
-        .await?;
+    let add = cli.run(&support::add_three_brokers(&[])).await?;
     if add.code != Some(0) {
         bail!(
             "deploy failed: {add}\nscheduler log:\n{}",

@@ -40,6 +40,23 @@ pub const SMALL_BROKER: [&str; 8] = [
     "--cpus", "0.5", "--mem", "640", "--heap", "256", "--disk", "1000",
 ];
 
+/// `broker add 0..2` of three small brokers, one per host, ready for a
+/// replication factor of 3 and quick consumer groups, then `extra`.
+pub fn add_three_brokers<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["broker", "add", "0..2", "--constraints", "hostname=unique"];
+    args.extend(SMALL_BROKER);
+    args.extend([
+        "--option",
+        "offsets.topic.replication.factor=3",
+        "--option",
+        "group.initial.rebalance.delay.ms=0",
+        "--timeout",
+        "4m",
+    ]);
+    args.extend(extra);
+    args
+}
+
 /// Keeps the last saved state in memory.
 #[derive(Default)]
 pub struct MemorySink {
