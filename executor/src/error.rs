@@ -76,6 +76,15 @@ pub enum Error {
         /// Which entry and why.
         reason: String,
     },
+    /// The task names a Java runtime directory that holds none. Not
+    /// retryable: the JRE tarball is not laid out as expected.
+    #[error("no Java runtime in {}: {reason}", dir.display())]
+    NoJavaRuntime {
+        /// The directory the task document names.
+        dir: PathBuf,
+        /// What was found instead.
+        reason: String,
+    },
     /// A file operation failed.
     #[error("{what} ({}): {source}", path.display())]
     Io {

@@ -99,11 +99,57 @@ pub fn log_file(sandbox: &Path, task_id: &str, stream: LogStream) -> PathBuf {
     log_dir(sandbox, task_id).join(stream.file_name())
 }
 
+/// The Java runtime a task document's `java_home` stands for: the directory
+/// itself when it has `bin/java`, else its one subdirectory that has (JRE
+/// tarballs put everything under a versioned top directory).
+pub fn java_home(dir: &Path) -> Result<PathBuf, Error> {
+    let has_java = |d: &Path| d.join("bin/java").is_file();
+    if has_java(dir) {
+        return Ok(dir.to_path_buf());
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::NoJavaRuntime {
+        dir: dir.to_path_buf(),
+        reason: format!("cannot read it ({e})"),
+    })?;
+    let runtimes: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| has_java(path))
+        .collect();
+    match runtimes.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(Error::NoJavaRuntime {
+            dir: dir.to_path_buf(),
+            reason: "neither it nor a directory in it has bin/java; the JRE tarball must hold a Java runtime (bin/java), at its top or under one top directory".into(),
+        }),
+        _ => Err(Error::NoJavaRuntime {
+            dir: dir.to_path_buf(),
+            reason: format!(
+                "{} directories in it have bin/java; the JRE tarball must hold one runtime",
+                runtimes.len()
+            ),
+        }),
+    }
+}
+
 /// The environment the service and its helpers run in.
 pub fn environment(document: &TaskDocument, sandbox: &Path) -> Environment {
     let mut vars = document.environment.clone();
     vars.entry("MESOS_SANDBOX".into())
         .or_insert_with(|| sandbox.display().to_string());
+    // Checked while preparing the task; before that there is nothing to find.
+    if let Some(home) = document
+        .java_home
+        .as_ref()
+        .and_then(|dir| java_home(&sandbox.join(dir)).ok())
+    {
+        let path = vars
+            .get("PATH")
+            .cloned()
+            .or_else(|| std::env::var("PATH").ok())
+            .unwrap_or_else(|| "/usr/bin:/bin".into());
+        vars.insert("PATH".into(), format!("{}/bin:{path}", home.display()));
+        vars.insert("JAVA_HOME".into(), home.display().to_string());
+    }
     Environment {
         cwd: document
             .working_dir
@@ -144,7 +190,7 @@ struct Runner {
 pub async fn run(ctx: TaskContext, mut commands: mpsc::UnboundedReceiver<TaskCommand>) {
     let env = environment(&ctx.document, &ctx.sandbox);
     let task_id = ctx.task_id.clone();
-    let runner = Runner { ctx, env };
+    let mut runner = Runner { ctx, env };
     runner.status(TaskState::TaskStarting, "preparing the service", None);
 
     let prepared = tokio::select! {
@@ -176,7 +222,11 @@ pub async fn run(ctx: TaskContext, mut commands: mpsc::UnboundedReceiver<TaskCom
             });
             runner.failed(e.to_string(), Reason::ContainerLaunchFailed);
         }
-        Some(Ok(())) => runner.supervise(&mut commands).await,
+        Some(Ok(())) => {
+            // The artifacts are in place now, so a Java runtime among them can be found.
+            runner.env = environment(&runner.ctx.document, &runner.ctx.sandbox);
+            runner.supervise(&mut commands).await
+        }
     }
     let _ = runner.ctx.out.send(Output::Done(task_id));
 }
@@ -235,6 +285,9 @@ impl Runner {
             tokio::fs::rename(&tmp, &path)
                 .await
                 .map_err(Error::io("write config file", &path))?;
+        }
+        if let Some(dir) = &doc.java_home {
+            java_home(&self.ctx.sandbox.join(dir))?;
         }
         Ok(())
     }
@@ -481,4 +534,60 @@ impl Runner {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use executor_protocol::Command;
+
+    fn runtime_at(dir: &Path) {
+        std::fs::create_dir_all(dir.join("bin")).expect("mkdir");
+        std::fs::write(dir.join("bin/java"), "").expect("write");
+    }
+
+    #[test]
+    fn the_java_runtime_is_the_directory_or_its_one_top_directory() {
+        let sandbox = tempfile::tempdir().expect("tempdir");
+        let jre = sandbox.path().join("jre");
+        runtime_at(&jre.join("jdk-17.0.15-jre"));
+        std::fs::create_dir_all(jre.join("legal")).expect("mkdir");
+        assert_eq!(java_home(&jre).expect("found"), jre.join("jdk-17.0.15-jre"));
+        assert_eq!(
+            java_home(&jre.join("jdk-17.0.15-jre")).expect("found"),
+            jre.join("jdk-17.0.15-jre")
+        );
+
+        runtime_at(&jre.join("jdk-21"));
+        let two = java_home(&jre).expect_err("two runtimes").to_string();
+        assert!(two.contains("2 directories"), "{two}");
+        let none = java_home(&sandbox.path().join("missing"))
+            .expect_err("nothing there")
+            .to_string();
+        assert!(none.contains("cannot read"), "{none}");
+        let empty = java_home(&jre.join("legal"))
+            .expect_err("no java")
+            .to_string();
+        assert!(empty.contains("bin/java"), "{empty}");
+    }
+
+    #[test]
+    fn the_java_runtime_comes_first_for_the_service() {
+        let sandbox = tempfile::tempdir().expect("tempdir");
+        runtime_at(&sandbox.path().join("jre/jre-17"));
+        let mut document = TaskDocument::new(Command::Shell("java -version".into()));
+        document
+            .environment
+            .insert("PATH".into(), "/opt/bin".into());
+        document.java_home = Some("jre".into());
+        let env = environment(&document, sandbox.path());
+        let home = sandbox.path().join("jre/jre-17");
+        assert_eq!(env.vars["JAVA_HOME"], home.display().to_string());
+        assert_eq!(env.vars["PATH"], format!("{}/bin:/opt/bin", home.display()));
+
+        document.java_home = None;
+        let env = environment(&document, sandbox.path());
+        assert!(!env.vars.contains_key("JAVA_HOME"));
+        assert_eq!(env.vars["PATH"], "/opt/bin");
+    }
 }

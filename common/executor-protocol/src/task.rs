@@ -70,6 +70,12 @@ pub struct TaskDocument {
     /// Environment of the service, added to the executor's own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, String>,
+    /// A directory holding a Java runtime, relative to the sandbox: the
+    /// runtime itself or the one directory inside it that has `bin/java`
+    /// (a JRE tarball extracted there). `JAVA_HOME` is set to it and its
+    /// `bin` goes first on `PATH`, for the service and every helper command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub java_home: Option<String>,
     /// Working directory of the service, relative to the sandbox (default: the sandbox).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
@@ -341,6 +347,7 @@ impl TaskDocument {
             config_files: Vec::new(),
             command,
             environment: BTreeMap::new(),
+            java_home: None,
             working_dir: None,
             readiness: None,
             stop: StopPolicy::default(),
@@ -443,6 +450,11 @@ impl TaskDocument {
             && let Some(m) = relative_path_problem(dir)
         {
             p.push("working_dir", m);
+        }
+        if let Some(dir) = &self.java_home
+            && let Some(m) = relative_path_problem(dir)
+        {
+            p.push("java_home", m);
         }
 
         if let Some(r) = &self.readiness {
@@ -591,6 +603,7 @@ mod tests {
             "config_files": [{"path": "conf/a.properties", "content": "a=1\n", "mode": "0600"}],
             "command": {"exec": {"program": "dist/bin/run", "args": ["conf/a.properties"]}},
             "environment": {"HEAP": "1g"},
+            "java_home": "jre",
             "working_dir": ".",
             "readiness": {"check": {"tcp": {"port": 9092}}, "interval_ms": 100},
             "stop": {"pre_stop": {"command": {"shell": "nodetool drain"}, "timeout_ms": 5000},
@@ -608,6 +621,7 @@ mod tests {
         let doc = TaskDocument::from_json(&bytes).expect("valid");
         assert_eq!(doc.artifacts[0].destination, "dist");
         assert!(doc.artifacts[0].extract);
+        assert_eq!(doc.java_home.as_deref(), Some("jre"));
         assert_eq!(doc.config_files[0].mode_bits(), Some(0o600));
         assert_eq!(doc.stop.signal, StopSignal::Int);
         assert_eq!(
@@ -671,6 +685,7 @@ mod tests {
             "command": {"exec": {"program": ""}},
             "environment": {"A=B": "x"},
             "working_dir": "a/../..",
+            "java_home": "/usr/lib/jvm/default",
             "readiness": {"check": {"http": {"url": "ftp://x"}}, "interval_ms": 1},
             "logs": {"max_files": 0},
             "admin_commands": {"Bad Name": {"argv": []}}
@@ -691,6 +706,7 @@ mod tests {
             "command.exec.program",
             "environment.A=B",
             "working_dir",
+            "java_home",
             "readiness.check.http.url",
             "readiness.interval_ms",
             "logs.max_files",
