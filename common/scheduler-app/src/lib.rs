@@ -11,6 +11,7 @@
 //! [`Service`] and its own flags are turned into artifacts and settings by the
 //! framework's binary before calling [`run`].
 
+pub mod java_runtime;
 pub mod tarball;
 
 use std::{
@@ -23,12 +24,16 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use futures::future::BoxFuture;
+use java_runtime::JavaRuntime;
 use mesos_proto::ContentType;
 use scheduler_api::{ApiState, Artifacts};
 use scheduler_runtime::{ArtifactRef, RuntimeConfig, SchedulerState, Service, StateSink};
 use state_store::{Schema, StateStore, StorageSpec};
 use tokio::sync::{Mutex, watch};
 use tracing::{error, info, warn};
+
+/// The served Java runtime's artifact name (kept apart from the service's artifacts).
+const JAVA_RUNTIME_ARTIFACT: &str = "java-runtime";
 
 /// The version of the persisted state's schema.
 pub const STATE_SCHEMA_VERSION: u32 = 1;
@@ -156,6 +161,10 @@ pub struct SchedulerArgs {
     /// Loopback address of the first local agent (with --master local); the others follow it. Give two local clusters on one machine different blocks, such as 127.0.1.2.
     #[arg(long, default_value_t = mesos_local::DEFAULT_FIRST_AGENT_IP)]
     pub local_first_agent_ip: std::net::Ipv4Addr,
+
+    /// The Java runtime handed to every task (by default tasks use the agents' own java).
+    #[command(flatten)]
+    pub java_runtime: java_runtime::JavaRuntimeArgs,
 }
 
 /// What the framework's binary adds to the shared flags.
@@ -298,13 +307,25 @@ pub async fn run(args: SchedulerArgs, launch: Launch) -> anyhow::Result<()> {
         Some(path) => path.clone(),
         None => default_executor()?,
     };
+    let mut served = vec![("service-executor".to_owned(), executor)];
+    served.extend(launch.served.iter().cloned());
+    let mut java_runtime = None;
+    match args.java_runtime.runtime().map_err(anyhow::Error::msg)? {
+        Some(JavaRuntime::Served(path)) => {
+            info!(tarball = %path.display(), "serving a Java runtime to every task");
+            served.push((JAVA_RUNTIME_ARTIFACT.to_owned(), path));
+        }
+        Some(JavaRuntime::External(reference)) => {
+            info!(url = %reference.url, "agents download a Java runtime for every task");
+            java_runtime = Some(reference);
+        }
+        None => {}
+    }
     // Files are served under their own file name: the executor recognises
     // archives by the URL's suffix (.tar.gz, .tgz, .zip). Services look them
     // up by their logical name.
     let mut artifacts = Artifacts::new();
     let mut references = std::collections::BTreeMap::new();
-    let served = std::iter::once(("service-executor".to_owned(), executor))
-        .chain(launch.served.iter().cloned());
     for (artifact, path) in served {
         let file_name = path
             .file_name()
@@ -373,6 +394,10 @@ pub async fn run(args: SchedulerArgs, launch: Launch) -> anyhow::Result<()> {
         ContentType::Protobuf
     };
     config.step_timeout = Duration::from_secs(args.step_timeout);
+    if let Some(reference) = references.remove(JAVA_RUNTIME_ARTIFACT) {
+        java_runtime = Some(reference);
+    }
+    config.java_runtime = java_runtime;
     config.artifacts = references;
     let policy = config.policy;
 

@@ -16,6 +16,6 @@ pub mod service;
 pub mod state;
 
 pub use command::{Command, CommandError, ErrorKind, PlanAction, Snapshot};
-pub use runtime::{RuntimeConfig, RuntimeError, RuntimeHandle, start};
+pub use runtime::{JAVA_RUNTIME_DIR, RuntimeConfig, RuntimeError, RuntimeHandle, start};
 pub use service::{ArtifactRef, ClusterView, NodeView, Service, TaskContext};
 pub use state::{SchedulerState, StateSink};

@@ -16,7 +16,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use executor_protocol::{ExecutorBody, ExecutorMessage, SchedulerMessage, TaskDocument};
+use executor_protocol::{Artifact, ExecutorBody, ExecutorMessage, SchedulerMessage, TaskDocument};
 use mesos_client::{SchedulerEvent, calls};
 use mesos_proto::{
     ContentType,
@@ -69,6 +69,9 @@ pub struct RuntimeConfig {
     pub executor_env: BTreeMap<String, String>,
     /// Service artifacts by name.
     pub artifacts: BTreeMap<String, ArtifactRef>,
+    /// A Java runtime tarball every task gets (for agents without Java):
+    /// extracted into [`JAVA_RUNTIME_DIR`] and made the task's `JAVA_HOME`.
+    pub java_runtime: Option<ArtifactRef>,
     /// cpus/mem each executor takes on top of its node.
     pub executor_overhead: Scalars,
     /// Relaunch backoff and limits.
@@ -96,6 +99,7 @@ impl RuntimeConfig {
             executor_url: executor_url.into(),
             executor_env: BTreeMap::new(),
             artifacts: BTreeMap::new(),
+            java_runtime: None,
             executor_overhead: Scalars {
                 cpus: scheduler_core::resources::Milli(100),
                 mem: scheduler_core::resources::Milli(64_000),
@@ -369,6 +373,9 @@ fn shared<T: Clone + PartialEq>(previous: &Arc<T>, current: &T) -> Arc<T> {
         Arc::new(current.clone())
     }
 }
+
+/// Where a task's Java runtime is extracted, relative to its sandbox.
+pub const JAVA_RUNTIME_DIR: &str = "jre";
 
 /// First wait before asking again about tasks the master has not answered for.
 const RECONCILE_RETRY_MS: Millis = 5_000;
@@ -845,13 +852,22 @@ impl Runtime {
             .as_ref()
             .ok_or_else(|| format!("node {} has no placement", node.id))?;
         let view = NodeView::of(node);
-        let document: TaskDocument = self.service.task(&TaskContext {
+        let mut document: TaskDocument = self.service.task(&TaskContext {
             node: &view,
             placement,
             cluster,
             artifacts: &self.config.artifacts,
             volume_path: &self.config.volume_path,
         })?;
+        if let Some(jre) = &self.config.java_runtime {
+            document.artifacts.push(Artifact {
+                url: jre.url.clone(),
+                sha256: jre.sha256.clone(),
+                extract: true,
+                destination: JAVA_RUNTIME_DIR.into(),
+            });
+            document.java_home = Some(JAVA_RUNTIME_DIR.into());
+        }
         let data = document.to_json().map_err(|e| e.to_string())?;
         let grace_ns = i64::try_from(document.stop.grace_period_ms)
             .unwrap_or(i64::MAX / 1_000_000)

@@ -109,18 +109,7 @@ fn kill_leftovers(dir: &Path) {
 }
 
 fn tarball() -> anyhow::Result<PathBuf> {
-    let root = test_support::workspace_root()?;
-    let output = Command::new("bash")
-        .arg(root.join("packaging/service-tarball.sh"))
-        .arg("cassandra")
-        .output()
-        .context("running packaging/service-tarball.sh cassandra")?;
-    ensure!(
-        output.status.success(),
-        "packaging/service-tarball.sh cassandra failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(PathBuf::from(String::from_utf8(output.stdout)?.trim()))
+    Ok(test_support::packaging::service_tarball("cassandra")?)
 }
 
 async fn connect(contact_points: &[String]) -> anyhow::Result<Session> {

@@ -2,7 +2,8 @@
 //! own loopback addresses), driven through the `kafka-mesos` binary as an
 //! operator drives it: `scheduler --master local:3`, then `broker add`,
 //! `topic add`, `broker restart`, `broker update` and `plan abort`, checked
-//! with real Kafka clients.
+//! with real Kafka clients. The brokers run on a Java runtime the scheduler
+//! serves (`--jre-tarball`), as on agents without Java.
 //!
 //! One scenario on one cluster: deploy with `hostname=unique`; a topic with
 //! replication factor 3 and `min.insync.replicas=2`; produce and consume; a
@@ -114,6 +115,7 @@ async fn kraft_brokers_on_the_local_cluster_through_the_cli() -> anyhow::Result<
     let started = Instant::now();
     let dir = tempfile::tempdir()?;
     let tarball = kafka_tarball_path()?;
+    let jre = test_support::packaging::jre_tarball()?;
     let block = test_support::ports::agent_block();
     let args: Vec<String> = [
         "--master",
@@ -126,6 +128,8 @@ async fn kraft_brokers_on_the_local_cluster_through_the_cli() -> anyhow::Result<
         &dir.path().join("cluster").display().to_string(),
         "--kafka-tarball",
         &tarball.display().to_string(),
+        "--jre-tarball",
+        &jre.display().to_string(),
         "--step-timeout",
         "60",
         "--stop-grace",
@@ -159,9 +163,20 @@ async fn kraft_brokers_on_the_local_cluster_through_the_cli() -> anyhow::Result<
         .map(|i| std::net::Ipv4Addr::from(u32::from(block) + i).to_string())
         .collect();
     assert_eq!(hosts, agents, "one broker on each agent");
+    let sandboxes = dir.path().join("cluster");
     for broker in brokers.values() {
         assert_eq!(broker.stage, "running", "{broker:?}");
         assert_eq!(broker.config["mode"], "kraft");
+        // The broker's JVM is the Java runtime the scheduler handed out,
+        // unpacked in the broker's sandbox, not the host's java.
+        let pid = broker.pid.context("the broker's pid")?;
+        let java = std::fs::read_link(format!("/proc/{pid}/exe"))?;
+        assert!(
+            java.starts_with(&sandboxes) && java.ends_with("bin/java"),
+            "broker {} runs {}",
+            broker.id,
+            java.display()
+        );
     }
     let endpoints = cli.json(&["endpoints"]).await?;
     let bootstrap = endpoints["bootstrap_servers"]

@@ -35,19 +35,7 @@ const AGENTS: usize = 4;
 const SERVER: &[&str] = &["--heap", "96", "--mem", "256", "--option", "tickTime=500"];
 
 fn zookeeper_tarball() -> anyhow::Result<PathBuf> {
-    let root = test_support::workspace_root()?;
-    let output = std::process::Command::new("bash")
-        .arg(root.join("packaging/service-tarball.sh"))
-        .arg("zookeeper")
-        .output()
-        .context("running packaging/service-tarball.sh zookeeper")?;
-    if !output.status.success() {
-        bail!(
-            "packaging/service-tarball.sh zookeeper failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(PathBuf::from(String::from_utf8(output.stdout)?.trim()))
+    Ok(test_support::packaging::service_tarball("zookeeper")?)
 }
 
 /// A `zookeeper-mesos scheduler` process in its own group; stopped with

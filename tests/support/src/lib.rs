@@ -6,6 +6,7 @@
 //! * [`ports`]: free loopback ports and waiting for a TCP listener.
 //! * [`wait`]: polling with a deadline instead of fixed sleeps.
 //! * [`binaries`]: the workspace's own binaries, built on demand.
+//! * [`packaging`]: service and Java runtime tarballs from `packaging/`.
 //!
 //! Everything here is blocking: tests call it during setup. Everything binds to
 //! `127.0.0.1` only. Logs go through `tracing`; install a subscriber in a test
@@ -26,6 +27,7 @@
 
 pub mod binaries;
 mod error;
+pub mod packaging;
 pub mod ports;
 mod proc;
 pub mod rig;

@@ -232,51 +232,9 @@ pub fn is_serving(addr: SocketAddr) -> bool {
     ok("ruok", &|r| r.trim() == "imok") && ok("srvr", &|r| r.contains("Mode:"))
 }
 
-/// Asks [`TARBALL_SCRIPT`] for the ZooKeeper distribution tarball and returns its path.
+/// The ZooKeeper distribution tarball from [`TARBALL_SCRIPT`].
 pub fn tarball() -> Result<PathBuf> {
-    let root = crate::workspace_root()?;
-    let script = root.join(TARBALL_SCRIPT);
-    let program = format!("bash {} zookeeper", script.display());
-    if !script.is_file() {
-        return Err(Error::Spawn {
-            program,
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "script not found"),
-        });
-    }
-    // The script may build the tarball into a shared cache: one process at a time.
-    let _lock = FileLock::acquire(&crate::cache_dir().join("zookeeper-tarball.lock"))?;
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg("zookeeper")
-        .current_dir(&root)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(Error::spawn(program.clone()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() {
-        return Err(Error::CommandFailed {
-            program,
-            status: out.status,
-            output: format!(
-                "{}\n{}",
-                tail_str(&stdout, 10),
-                tail_str(&String::from_utf8_lossy(&out.stderr), 30)
-            ),
-        });
-    }
-    // The path is the only stdout line by contract; take the last one to be lenient.
-    let path = stdout
-        .lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute() && p.is_file())
-        .ok_or_else(|| Error::BadOutput {
-            program,
-            detail: "expected the absolute path of an existing .tar.gz".into(),
-            output: stdout.clone(),
-        })?;
-    Ok(path)
+    crate::packaging::service_tarball("zookeeper")
 }
 
 /// Extracts `tarball` once into `<cache_dir>/zookeeper/<name>` and returns that

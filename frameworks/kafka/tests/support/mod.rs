@@ -90,19 +90,7 @@ pub fn kafka_tarball() -> anyhow::Result<ArtifactRef> {
 
 /// The path of the Kafka tarball built (or found in the cache) by `packaging/`.
 pub fn kafka_tarball_path() -> anyhow::Result<PathBuf> {
-    let root = test_support::workspace_root()?;
-    let output = std::process::Command::new("bash")
-        .arg(root.join("packaging/service-tarball.sh"))
-        .arg("kafka")
-        .output()
-        .context("running packaging/service-tarball.sh kafka")?;
-    if !output.status.success() {
-        bail!(
-            "packaging/service-tarball.sh kafka failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(PathBuf::from(String::from_utf8(output.stdout)?.trim()))
+    Ok(test_support::packaging::service_tarball("kafka")?)
 }
 
 /// Serves the executor binary over HTTP on 127.0.0.1 (as the scheduler's
