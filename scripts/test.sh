@@ -39,6 +39,40 @@ if [ "${CI:-}" = "true" ]; then
   export CARGO_INCREMENTAL=0
 fi
 
+# A clean clone rebuilds the workspace's own crates under new hashes, and a
+# kept target directory piled up the old builds (it reached tens of
+# gigabytes). Once the suite is built, older files of our own crates go;
+# dependencies are left as they are.
+prune_superseded() {
+  local built=$1 started=$2 deps stems
+  deps=$(grep '"package_id":"path+file://' "$built" | grep -o '"filenames":\[[^]]*\]' |
+    grep -o '"/[^"]*/deps/[^"]*"' | sed -n '1{s/"//g;s#/[^/]*$##;p}' || true)
+  [ -n "$deps" ] || return 0
+  stems=$(grep '"package_id":"path+file://' "$built" | grep -o '"filenames":\[[^]]*\]' |
+    grep -o '/deps/[^"/]*"' | sed -E 's#^/deps/##; s#"$##; s#-[0-9a-f]{16}([.].*)?$##' | sort -u || true)
+  # Only a crate rebuilt by this run loses its older files.
+  (
+    cd "$deps"
+    find . -maxdepth 1 -type f -newer "$started" -printf 'new %f\n'
+    find . -maxdepth 1 -type f ! -newer "$started" -printf 'old %f\n'
+  ) | awk -v stems="$stems" '
+      BEGIN {
+        n = split(stems, s, "\n"); for (i = 1; i <= n; i++) ours[s[i]] = 1
+        # No {16}: Debian'"'"'s default awk (mawk) has no interval expressions.
+        hash = "-"; for (i = 0; i < 16; i++) hash = hash "[0-9a-f]"
+        hash = hash "([.].*)?$"
+      }
+      { stem = $2; sub(hash, "", stem) }
+      !(stem in ours) || stem == $2 { next }
+      $1 == "new" { fresh[stem] = 1; next }
+      { old[$2] = stem }
+      END { for (file in old) if (old[file] in fresh) print file }' |
+    while IFS= read -r file; do rm -f -- "$deps/$file"; done
+}
+
+# Everything built from here on is newer than this file.
+run_started=$(mktemp "${TMPDIR:-/tmp}/test-run.XXXXXX")
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -50,11 +84,15 @@ step "cargo test"
 # waiting for JVMs to start; it runs in a lane of its own beside the rest of
 # the suite, which halves its cost on two cores. Everything is built first, so
 # the lanes only run tests.
-cargo test --workspace --locked --no-run
+built=$(mktemp "${TMPDIR:-/tmp}/test-build.XXXXXX")
+cargo test --workspace --locked --no-run --message-format=json-render-diagnostics >"$built"
+if [ "${CI:-}" = "true" ]; then
+  prune_superseded "$built" "$run_started"
+fi
 lane_test=two_nodes_ring_restart_and_replace
-lane_bin=$(cargo test -p cassandra-mesos --test ring_local_cluster --locked --no-run --message-format=json |
-  grep '"kind":\["test"\]' | grep '"name":"ring_local_cluster"' |
+lane_bin=$(grep '"kind":\["test"\]' "$built" | grep '"name":"ring_local_cluster"' |
   sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+rm -f "$built" "$run_started"
 if [ -z "$lane_bin" ]; then
   echo "could not find the Cassandra ring test's binary" >&2
   exit 1
