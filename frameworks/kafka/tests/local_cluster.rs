@@ -156,7 +156,13 @@ async fn kraft_brokers_on_the_local_cluster_through_the_cli() -> anyhow::Result<
     }
     assert_followed(&add, &[])?;
     eprintln!("deployed after {:?}", started.elapsed());
-    let brokers = cli.brokers().await?;
+    // A broker's process id comes with its executor's first health report,
+    // which may follow the RUNNING update by a moment.
+    let brokers = cli
+        .wait_for_brokers("every broker's process", Duration::from_secs(30), |b| {
+            b.values().all(|b| b.pid.is_some())
+        })
+        .await?;
     assert_eq!(brokers.len(), 3);
     let hosts: BTreeSet<String> = brokers.values().filter_map(|b| b.host.clone()).collect();
     let agents: BTreeSet<String> = (0..3u32)
