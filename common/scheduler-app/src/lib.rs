@@ -34,6 +34,8 @@ use tracing::{error, info, warn};
 
 /// The served Java runtime's artifact name (kept apart from the service's artifacts).
 const JAVA_RUNTIME_ARTIFACT: &str = "java-runtime";
+/// How often freed heap pages are handed back to the system.
+const HEAP_RELEASE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The version of the persisted state's schema.
 pub const STATE_SCHEMA_VERSION: u32 = 1;
@@ -192,6 +194,14 @@ impl StateSink for StoreSink {
                 .map_err(|e| e.to_string())
         })
     }
+}
+
+/// The async runtime a framework's binary runs on. The allocator is set to
+/// one arena first: a scheduler's threads mostly wait, and per-thread arenas
+/// each kept their own freed peak (16 arenas, 27 MB resident for 5 MB live).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    heap_release::single_arena();
+    tokio::runtime::Runtime::new()
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
@@ -413,6 +423,15 @@ pub async fn run(args: SchedulerArgs, launch: Launch) -> anyhow::Result<()> {
         let _ = api_stopped.await;
     }));
     info!(api = %base_url, "scheduler running");
+    // Bursts (every agent fetching its artifacts at once, a reconciliation)
+    // leave freed pages behind that glibc would otherwise keep resident.
+    let heap = tokio::spawn(async {
+        let mut every = tokio::time::interval(HEAP_RELEASE_INTERVAL);
+        loop {
+            every.tick().await;
+            heap_release::release_free_pages();
+        }
+    });
 
     let outcome = tokio::select! {
         () = shutdown_signal() => {
@@ -428,6 +447,7 @@ pub async fn run(args: SchedulerArgs, launch: Launch) -> anyhow::Result<()> {
             Err(join) => Err(anyhow::anyhow!("the scheduler crashed: {join}")),
         },
     };
+    heap.abort();
     let _ = stop_api.send(());
     if let Err(error) = server.await {
         warn!(error = %error, "API server ended badly");

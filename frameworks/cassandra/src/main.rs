@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         Ok(parsed) => parsed,
         Err(error) => error.exit(),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match scheduler_app::runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");

@@ -29,13 +29,22 @@ enum Commands {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     scheduler_app::init_logging();
     let Commands::Scheduler {
         args,
         service_tarball,
     } = Cli::parse().command;
+    match scheduler_app::runtime() {
+        Ok(runtime) => runtime.block_on(scheduler(args, service_tarball)),
+        Err(error) => {
+            eprintln!("test-scheduler: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn scheduler(args: SchedulerArgs, service_tarball: PathBuf) -> ExitCode {
     let launch = Launch {
         service: Arc::new(test_scheduler::TestService),
         served: vec![(test_scheduler::ARTIFACT.to_owned(), service_tarball)],
