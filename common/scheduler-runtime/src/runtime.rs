@@ -285,7 +285,7 @@ pub fn start(
         service,
         config,
         planner,
-        state,
+        state: Arc::new(state),
         sink,
         client,
         outbox: Vec::new(),
@@ -334,7 +334,9 @@ struct Runtime {
     service: Arc<dyn Service>,
     config: RuntimeConfig,
     planner: planner::Config,
-    state: SchedulerState,
+    /// Shared with the published snapshot until the next change (changes go
+    /// through `Arc::make_mut`), so the state is held once rather than twice.
+    state: Arc<SchedulerState>,
     sink: Arc<dyn StateSink>,
     client: mesos_client::Handle,
     /// Calls waiting for the state they rely on to be saved.
@@ -467,9 +469,13 @@ impl Runtime {
         Ok(())
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) {
         let previous = self.snapshot.borrow().clone();
-        let state = shared(&previous.state, &self.state);
+        // A copy that ended up unchanged goes; the published one is kept.
+        if !Arc::ptr_eq(&previous.state, &self.state) && *previous.state == *self.state {
+            self.state = previous.state.clone();
+        }
+        let state = self.state.clone();
         let endpoints = if Arc::ptr_eq(&state, &previous.state) {
             previous.endpoints.clone()
         } else {
@@ -512,7 +518,7 @@ impl Runtime {
             } => {
                 info!(framework_id = %framework_id.value, master = %master, "subscribed");
                 if self.state.framework_id.as_deref() != Some(framework_id.value.as_str()) {
-                    self.state.framework_id = Some(framework_id.value.clone());
+                    Arc::make_mut(&mut self.state).framework_id = Some(framework_id.value.clone());
                     self.dirty = true;
                 }
                 self.subscribed = Some(master);
@@ -630,7 +636,7 @@ impl Runtime {
                 let offers = event.offers.map(|o| o.offers).unwrap_or_default();
                 *self.counters.entry("offers_received").or_default() += offers.len() as u64;
                 let decision = planner::decide(
-                    &mut self.state.nodes,
+                    &mut Arc::make_mut(&mut self.state).nodes,
                     &offers,
                     now,
                     &self.planner,
@@ -643,8 +649,12 @@ impl Runtime {
                     return;
                 };
                 self.answered(&status.task_id.value, now);
-                let outcome =
-                    planner::on_status(&mut self.state.nodes, &status, now, &self.config.policy);
+                let outcome = planner::on_status(
+                    &mut Arc::make_mut(&mut self.state).nodes,
+                    &status,
+                    now,
+                    &self.config.policy,
+                );
                 debug!(task_id = %status.task_id.value, state = status.state().as_str_name(), ?outcome, "status update");
                 match outcome {
                     StatusOutcome::Applied { node, changed } => {
@@ -767,7 +777,10 @@ impl Runtime {
                 });
                 if let Some(reason) = waiting {
                     info!(node = %launch_plan.node, reason = %reason, "launch held back");
-                    if let Some(node) = self.state.nodes.get_mut(&launch_plan.node) {
+                    if let Some(node) = Arc::make_mut(&mut self.state)
+                        .nodes
+                        .get_mut(&launch_plan.node)
+                    {
                         // Not launched: no task to wait for, and no failure.
                         node.task = None;
                         node.waiting_reason = Some(reason);
@@ -778,7 +791,10 @@ impl Runtime {
                     Ok(task) => launched.push(task),
                     Err(reason) => {
                         error!(node = %launch_plan.node, reason = %reason, "cannot build the task");
-                        if let Some(node) = self.state.nodes.get_mut(&launch_plan.node) {
+                        if let Some(node) = Arc::make_mut(&mut self.state)
+                            .nodes
+                            .get_mut(&launch_plan.node)
+                        {
                             let why = format!("cannot build its task: {reason}");
                             node.waiting_reason = Some(why.clone());
                             node.last_failure = Some(why);
@@ -918,14 +934,14 @@ impl Runtime {
         let mut wake: Option<Millis> = None;
         let mut want_safety = Vec::new();
         let mut want_health = Vec::new();
-        for plan in self
-            .state
+        let state = Arc::make_mut(&mut self.state);
+        for plan in state
             .plans
             .iter_mut()
             .filter(|p| p.state == PlanState::Active)
         {
             let before = plan.clone();
-            let asked = plan::advance(plan, &mut self.state.nodes, &self.checks, now);
+            let asked = plan::advance(plan, &mut state.nodes, &self.checks, now);
             if *plan != before {
                 self.dirty = true;
                 if plan.state != before.state {
@@ -947,7 +963,7 @@ impl Runtime {
         }
         // Kills and offer interest can change without an offer (a stop, a restart step).
         let decision = planner::decide(
-            &mut self.state.nodes,
+            &mut Arc::make_mut(&mut self.state).nodes,
             &[],
             now,
             &self.planner,
@@ -977,7 +993,7 @@ impl Runtime {
     }
 
     fn next_plan_id(&mut self, kind: PlanKind) -> String {
-        self.state.plan_counter += 1;
+        Arc::make_mut(&mut self.state).plan_counter += 1;
         let prefix = match kind {
             PlanKind::Deploy => "deploy",
             PlanKind::Restart => "restart",
@@ -1048,7 +1064,7 @@ impl Runtime {
             self.config.step_timeout.as_millis() as Millis,
         );
         info!(plan = %id, kind = ?kind, steps = plan.steps.len(), "plan created");
-        self.state.plans.push(plan);
+        Arc::make_mut(&mut self.state).plans.push(plan);
         self.dirty = true;
         id
     }
@@ -1066,7 +1082,7 @@ impl Runtime {
             Command::Start { ids, reply } => {
                 let result = self.lookup(&ids).map(|()| {
                     for id in &ids {
-                        if let Some(node) = self.state.nodes.get_mut(id) {
+                        if let Some(node) = Arc::make_mut(&mut self.state).nodes.get_mut(id) {
                             node.goal = Goal::Running;
                             node.failures = 0;
                             node.last_failure = None;
@@ -1080,7 +1096,7 @@ impl Runtime {
             Command::Stop { ids, reply } => {
                 let result = self.lookup(&ids).map(|()| {
                     for id in &ids {
-                        if let Some(node) = self.state.nodes.get_mut(id) {
+                        if let Some(node) = Arc::make_mut(&mut self.state).nodes.get_mut(id) {
                             node.goal = Goal::Stopped;
                         }
                     }
@@ -1119,7 +1135,7 @@ impl Runtime {
                 };
                 let result = result.map(|()| {
                     for id in &ids {
-                        if let Some(node) = self.state.nodes.get_mut(id) {
+                        if let Some(node) = Arc::make_mut(&mut self.state).nodes.get_mut(id) {
                             node.goal = Goal::Removed;
                         }
                     }
@@ -1129,7 +1145,11 @@ impl Runtime {
             }
             Command::Plan { id, action, reply } => {
                 let now = now_ms();
-                let result = match self.state.plans.iter_mut().find(|p| p.id == id) {
+                let result = match Arc::make_mut(&mut self.state)
+                    .plans
+                    .iter_mut()
+                    .find(|p| p.id == id)
+                {
                     None => Err(CommandError::new(
                         ErrorKind::NotFound,
                         format!("plan {id} does not exist"),
@@ -1199,7 +1219,9 @@ impl Runtime {
             });
         }
         for node in added {
-            self.state.nodes.insert(node.id.clone(), node);
+            Arc::make_mut(&mut self.state)
+                .nodes
+                .insert(node.id.clone(), node);
         }
         Ok(self.start_plan(PlanKind::Deploy, Strategy::Parallel, ids))
     }
@@ -1287,14 +1309,14 @@ impl Runtime {
             ));
         }
         for id in &withdrawn {
-            if let Some(node) = self.state.nodes.get_mut(id) {
+            if let Some(node) = Arc::make_mut(&mut self.state).nodes.get_mut(id) {
                 info!(node = %id, "pending change withdrawn: the update returns to the running configuration");
                 node.pending = None;
             }
         }
         let changed: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
         for (id, change) in changes {
-            if let Some(node) = self.state.nodes.get_mut(&id) {
+            if let Some(node) = Arc::make_mut(&mut self.state).nodes.get_mut(&id) {
                 node.pending = Some(change);
             }
         }
