@@ -14,6 +14,7 @@ use rdkafka::{
     },
     client::DefaultClientContext,
     config::RDKafkaLogLevel,
+    error::{KafkaError, RDKafkaErrorCode},
     metadata::Metadata,
 };
 use serde::{Deserialize, Serialize};
@@ -118,6 +119,20 @@ impl TopicSpec {
         }
         p
     }
+}
+
+/// Whether rdkafka failed a request because it dropped the connection under
+/// it: the bootstrap connection, replaced once the brokers are known (right
+/// after a deploy), or a broker that restarted. The request can be sent again.
+fn is_transient(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::DestroyBroker
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+        )
+    )
 }
 
 fn refused(operation: &str, code: impl std::fmt::Display) -> Error {
@@ -288,16 +303,30 @@ impl KafkaAdmin {
         for (key, value) in &spec.configs {
             topic = topic.set(key, value);
         }
-        let results = self
-            .client
-            .create_topics([&topic], &self.options())
-            .await
-            .map_err(|source| Error::Admin {
-                operation: operation.clone(),
-                source,
-            })?;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut resent = false;
+        let results = loop {
+            match self.client.create_topics([&topic], &self.options()).await {
+                Ok(results) => break results,
+                Err(source) if is_transient(&source) && tokio::time::Instant::now() < deadline => {
+                    resent = true;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(source) => {
+                    return Err(Error::Admin {
+                        operation: operation.clone(),
+                        source,
+                    });
+                }
+            }
+        };
         for result in results {
-            result.map_err(|(_, code)| refused(&operation, code))?;
+            match result {
+                // The attempt that was cut short may have created it.
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) if resent => {}
+                Err((_, code)) => return Err(refused(&operation, code)),
+                Ok(_) => {}
+            }
         }
         self.wait_for_leaders(&spec.name).await
     }

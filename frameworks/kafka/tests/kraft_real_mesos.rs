@@ -96,12 +96,23 @@ async fn kraft_brokers_on_real_mesos() -> anyhow::Result<()> {
             .map(String::as_str),
         Some("2")
     );
-    let listed = admin.list_topics().await?;
-    assert!(
-        listed
+    // Each broker's metadata catches up on its own: the one answering the
+    // list may learn of the topic a moment after the one that created it.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let listed = admin.list_topics().await?;
+        if listed
             .iter()
             .any(|t| t.name == "events" && t.replication_factor == 3)
-    );
+        {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "events is not listed with replication factor 3: {listed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     eprintln!("topic created after {:?}", started.elapsed());
     let producer = producer(&bootstrap)?;
