@@ -71,17 +71,7 @@ if cache_usable; then
     exit 0
 fi
 
-mkdir -p "$cache"
-exec 9>"${cache}/.${name}.lock"
-flock 9
-if cache_usable; then
-    log "cached (built concurrently): ${tarball}"
-    printf '%s\n' "$tarball"
-    exit 0
-fi
-rm -rf -- "${cache}/.build-${name}".*
-stage="$(mktemp -d "${cache}/.build-${name}.XXXXXX")"
-trap 'rm -rf -- "$stage"' EXIT
+pkg_lock_and_stage "$tarball"
 
 log "linking a Java ${version} runtime from ${jdk}: ${module_list}"
 "${jdk}/bin/jlink" --add-modules "$module_list" \
@@ -95,11 +85,4 @@ find "${stage}/${name}" -type f -perm -u+x -exec chmod 0755 {} +
 find "${stage}/${name}" -type f ! -perm -u+x -exec chmod 0644 {} +
 pkg_reproducible_tar "$stage" "$name" "${stage}/${name}.tar.gz"
 pkg_write_sha256 "${stage}/${name}.tar.gz"
-printf '%s\n' "$recipe" >"${stage}/${name}.tar.gz.recipe"
-# The checksum renamed last: a tarball without its .sha256 is never used.
-rm -f -- "${tarball}.sha256"
-mv -f -- "${stage}/${name}.tar.gz" "$tarball"
-mv -f -- "${stage}/${name}.tar.gz.recipe" "${tarball}.recipe"
-mv -f -- "${stage}/${name}.tar.gz.sha256" "${tarball}.sha256"
-log "built ${tarball} ($(du -h "$tarball" | cut -f1)), sha256 $(cut -d' ' -f1 "${tarball}.sha256")"
-printf '%s\n' "$tarball"
+pkg_publish "${stage}/${name}.tar.gz" "$tarball" "$recipe"

@@ -222,3 +222,40 @@ pkg_verify_sha256() {
     dir="$(dirname "$file")"
     (cd "$dir" && sha256sum --check --status --strict -- "$(basename "$file").sha256") 2>/dev/null
 }
+
+# Takes the build lock for the tarball ($1, held until the script ends) and
+# sets `stage` to a fresh directory in the cache, removed on exit. A build that
+# finished while we waited for the lock is used as it is: `cache_usable` (the
+# caller's) is asked again, and the script prints the tarball and ends. Staging
+# in the cache keeps the final renames atomic (one filesystem).
+pkg_lock_and_stage() {
+    local tarball="$1" cache name
+    cache="$(dirname "$tarball")"
+    name="$(basename "$tarball" .tar.gz)"
+    mkdir -p "$cache"
+    exec 9>"${cache}/.${name}.lock"
+    flock 9
+    if cache_usable; then
+        log "cached (built concurrently): ${tarball}"
+        printf '%s\n' "$tarball"
+        exit 0
+    fi
+    # Leftovers of a build that was killed (SIGKILL skips the EXIT trap).
+    # Only the lock holder builds this name, so nothing live is removed.
+    rm -rf -- "${cache}/.build-${name}".*
+    stage="$(mktemp -d "${cache}/.build-${name}.XXXXXX")"
+    trap 'rm -rf -- "$stage"' EXIT
+}
+
+# Moves a tarball built at $1 (beside its .sha256) to $2 with the recipe ($3)
+# it was built by, and prints its path. The checksum is renamed last: the
+# fast path only ever sees a checksum that belongs to a complete tarball.
+pkg_publish() {
+    local built="$1" tarball="$2" recipe="$3"
+    rm -f -- "${tarball}.sha256"
+    mv -f -- "$built" "$tarball"
+    printf '%s\n' "$recipe" >"${tarball}.recipe"
+    mv -f -- "${built}.sha256" "${tarball}.sha256"
+    log "built ${tarball} ($(du -h "$tarball" | cut -f1)), sha256 $(cut -d' ' -f1 "${tarball}.sha256")"
+    printf '%s\n' "$tarball"
+}

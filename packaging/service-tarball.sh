@@ -62,27 +62,10 @@ if cache_usable; then
 fi
 
 pkg_check_toolchain "$SVC_MIN_JAVA"
-mkdir -p "$cache"
-
 # Two frameworks asking for the same tarball at once must not interleave
-# writes; the second one waits and then takes the fast path.
-exec 9>"${cache}/.${name}.lock"
-flock 9
-if cache_usable; then
-    log "cached (built concurrently): ${tarball}"
-    printf '%s\n' "$tarball"
-    exit 0
-fi
-
-# Leftovers of a build that was killed (SIGKILL skips the EXIT trap). Only
-# the lock holder builds this name, so nothing live is removed here.
-rm -rf -- "${cache}/.build-${name}".*
-
-# Stage inside the cache directory so the final rename is atomic (same
-# filesystem) and a crash never leaves a half-written tarball under its name.
-work="$(mktemp -d "${cache}/.build-${name}.XXXXXX")"
-cleanup() { rm -rf -- "$work"; }
-trap cleanup EXIT
+# writes; the second one waits and then takes the finished one.
+pkg_lock_and_stage "$tarball"
+work="$stage"
 
 started=$SECONDS
 log "building ${name} in ${work}"
@@ -117,12 +100,5 @@ log "writing ${name}.tar.gz"
 pkg_reproducible_tar "${work}/stage" "$name" "${work}/${name}.tar.gz"
 pkg_write_sha256 "${work}/${name}.tar.gz"
 
-# Publish: tarball first, checksum last, so the fast path only ever sees a
-# checksum that belongs to a complete tarball.
-rm -f -- "${tarball}.sha256"
-mv -f -- "${work}/${name}.tar.gz" "$tarball"
-printf '%s\n' "$recipe" >"${tarball}.recipe"
-mv -f -- "${work}/${name}.tar.gz.sha256" "${tarball}.sha256"
-
-log "built ${tarball} ($(du -h "$tarball" | cut -f1), $((SECONDS - started)) s)"
-printf '%s\n' "$tarball"
+log "assembled in $((SECONDS - started)) s"
+pkg_publish "${work}/${name}.tar.gz" "$tarball" "$recipe"
