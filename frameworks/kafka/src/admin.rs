@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{Error, Result},
+    protocol,
     safety::{ClusterState, PartitionState, TopicState},
 };
 
@@ -228,7 +229,8 @@ impl KafkaAdmin {
             .collect()
     }
 
-    /// A snapshot of brokers, topics, partitions and each topic's `min.insync.replicas`.
+    /// A snapshot of brokers, topics, partitions and each topic's
+    /// `min.insync.replicas`, as the broker rdkafka asks sees them.
     pub async fn cluster_state(&self) -> Result<ClusterState> {
         let metadata = self.metadata(None).await?;
         let mut state = ClusterState {
@@ -257,12 +259,40 @@ impl KafkaAdmin {
                 })
                 .collect(),
         };
+        self.read_min_isr(&mut state).await;
+        Ok(state)
+    }
+
+    /// The snapshot the safety and health checks decide on: every broker at
+    /// `endpoints` (`host:port`) is asked for its own metadata and the views
+    /// are merged taking the worst of them ([`ClusterState::merged`]). A
+    /// broker that does not answer fails it: its view could be the one that
+    /// knows a topic the others have not heard of yet.
+    pub async fn checked_state(&self, endpoints: &[String]) -> Result<ClusterState> {
+        if endpoints.is_empty() {
+            return Err(Error::NoBrokers);
+        }
+        let answers = futures::future::join_all(
+            endpoints
+                .iter()
+                .map(|e| protocol::metadata(e, self.timeout)),
+        )
+        .await;
+        let views = answers
+            .into_iter()
+            .map(|answer| answer.map(|m| protocol::cluster_state(&m)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut state = ClusterState::merged(&views);
+        self.read_min_isr(&mut state).await;
+        Ok(state)
+    }
+
+    async fn read_min_isr(&self, state: &mut ClusterState) {
         let names: Vec<String> = state.topics.iter().map(|t| t.name.clone()).collect();
         let min_isr = self.min_isr(&names).await;
         for topic in &mut state.topics {
             topic.min_isr = min_isr.get(&topic.name).copied();
         }
-        Ok(state)
     }
 
     /// Every topic with its partition count, replication and health.

@@ -67,6 +67,9 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A Kafka protocol request could not be encoded (a bug, not an input problem).
+    #[error("cannot encode a Kafka protocol request: {0}")]
+    Encode(String),
     /// A blocking rdkafka call could not be run to completion (the runtime is
     /// shutting down).
     #[error("a blocking Kafka client call was cancelled: {0}")]

@@ -4,7 +4,7 @@
 //! holds `log.dirs`, ports, placement constraints, rack, any
 //! `server.properties` option, JVM and log4j settings), renders its files,
 //! and answers the scheduler's questions around a restart with real cluster
-//! state read through rdkafka: may this broker go down without a partition
+//! state, read from every running broker: may this broker go down without a partition
 //! falling below `min.insync.replicas`, is a restarted broker back in every
 //! ISR, which broker is the active controller. Both KRaft (controllers
 //! combined with the first brokers; the cluster ID created once, storage
@@ -16,7 +16,8 @@
 //! Modules: [`config`] (settings, broker configuration, change rules),
 //! [`render`] (pure `server.properties`/log4j rendering), [`safety`] (pure
 //! verdicts over a cluster snapshot), [`admin`] (rdkafka: snapshots and topic
-//! operations), [`controller`] (finding the active controller),
+//! operations), [`protocol`] (Kafka requests addressed to one broker),
+//! [`controller`] (finding the active controller),
 //! [`service`] (the `Service` implementation), [`cli`] (the `kafka-mesos`
 //! command line, parsed and mapped; the binary runs it), [`error`].
 
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod error;
+pub mod protocol;
 pub mod render;
 pub mod safety;
 pub mod service;

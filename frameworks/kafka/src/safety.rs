@@ -109,6 +109,52 @@ impl ClusterState {
             .collect()
     }
 
+    /// One view out of what several brokers each answered, taking the worst
+    /// of them: a broker counts as registered only when every view shows it,
+    /// a topic or partition any view shows is kept, a partition's replicas
+    /// are the union and its ISR only the replicas every view that knows the
+    /// partition has in sync. Brokers learn of new topics and ISR changes at
+    /// different moments; a check that trusted one of them could pass on a
+    /// broker that has not yet heard of a topic that needs every replica.
+    /// `min_isr` is kept from the first view that has the topic.
+    pub fn merged(views: &[ClusterState]) -> ClusterState {
+        let Some((first, rest)) = views.split_first() else {
+            return ClusterState::default();
+        };
+        let mut merged = first.clone();
+        merged
+            .brokers
+            .retain(|id, _| rest.iter().all(|v| v.brokers.contains_key(id)));
+        let mut index: BTreeMap<String, usize> = merged
+            .topics
+            .iter()
+            .enumerate()
+            .map(|(at, t)| (t.name.clone(), at))
+            .collect();
+        for topic in rest.iter().flat_map(|v| &v.topics) {
+            let Some(&at) = index.get(&topic.name) else {
+                index.insert(topic.name.clone(), merged.topics.len());
+                merged.topics.push(topic.clone());
+                continue;
+            };
+            let known = &mut merged.topics[at];
+            for partition in &topic.partitions {
+                match known.partitions.iter_mut().find(|k| k.id == partition.id) {
+                    None => known.partitions.push(partition.clone()),
+                    Some(k) => {
+                        for replica in &partition.replicas {
+                            if !k.replicas.contains(replica) {
+                                k.replicas.push(*replica);
+                            }
+                        }
+                        k.isr.retain(|b| partition.isr.contains(b));
+                    }
+                }
+            }
+        }
+        merged
+    }
+
     /// Partitions that would fall below `min.insync.replicas` without `broker`.
     ///
     /// A topic whose setting could not be read (a broker that has not learnt
@@ -304,6 +350,50 @@ mod tests {
         s.brokers.remove(&1);
         assert!(!healthy_after_restart(SafetyLevel::Ready, 1, &s).ok);
         assert!(healthy_after_restart(SafetyLevel::None, 1, &s).ok);
+    }
+
+    #[test]
+    fn a_broker_that_has_not_seen_a_new_topic_does_not_make_a_stop_safe() {
+        let mut fresh = state();
+        fresh.topics.push(TopicState {
+            name: "strict".into(),
+            min_isr: Some(3),
+            partitions: vec![partition(0, &[0, 1, 2], &[0, 1, 2])],
+        });
+        let stale = state();
+        assert!(safe_to_stop(SafetyLevel::MinIsr, 0, &all(), &stale).ok);
+        for views in [
+            [stale.clone(), fresh.clone()],
+            [fresh.clone(), stale.clone()],
+        ] {
+            let merged = ClusterState::merged(&views);
+            let v = safe_to_stop(SafetyLevel::MinIsr, 0, &all(), &merged);
+            assert!(!v.ok && v.message.contains("strict-0"), "{}", v.message);
+        }
+    }
+
+    #[test]
+    fn merged_views_take_the_smallest_isr_and_only_brokers_all_know() {
+        let mut a = state();
+        let mut b = state();
+        // a has seen broker 0 drop out of events-0's ISR; b still has it in.
+        a.topics[0].partitions[0].isr = vec![1, 2];
+        // b has seen broker 0 come back into events-1's ISR; a has not.
+        b.topics[0].partitions[1].isr = vec![1, 2, 0];
+        // b has a partition a has not heard of, and does not know broker 2.
+        b.topics[1].partitions.push(partition(1, &[0], &[0]));
+        b.brokers.remove(&2);
+        let merged = ClusterState::merged(&[a, b]);
+        assert_eq!(merged.brokers.keys().copied().collect::<Vec<_>>(), [0, 1]);
+        let events = &merged.topics[0].partitions;
+        assert_eq!(
+            (events[0].isr.as_slice(), events[1].isr.as_slice()),
+            (&[1, 2][..], &[1, 2][..])
+        );
+        assert_eq!(merged.topics[1].partitions.len(), 2);
+        assert!(!healthy_after_restart(SafetyLevel::Isr, 0, &merged).ok);
+        assert_eq!(ClusterState::merged(&[]), ClusterState::default());
+        assert_eq!(ClusterState::merged(&[state()]), state());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::{
     controller,
     error::Error,
     render::{self, BrokerFacts, MetadataQuorum, Voter},
-    safety,
+    safety::{self, ClusterState},
 };
 
 /// Name of the client port in a broker's placement.
@@ -226,19 +226,46 @@ impl KafkaService {
         Ok(voters)
     }
 
-    fn check_inputs(
-        &self,
-        node: &str,
-        cluster: &ClusterView,
-    ) -> Result<(i32, BTreeSet<i32>, String), String> {
+    fn check_inputs(&self, node: &str, cluster: &ClusterView) -> Result<CheckInputs, String> {
         let broker = broker_id(node)?;
+        let running = |id: &str| cluster.nodes.get(id).is_some_and(|n| n.running);
         let expected = cluster
             .nodes
             .values()
             .filter(|n| n.running)
             .filter_map(|n| broker_id(&n.id).ok())
             .collect();
-        Ok((broker, expected, bootstrap_servers(cluster)))
+        let endpoints = broker_endpoints(cluster)
+            .into_iter()
+            .filter(|(id, _)| running(id))
+            .map(|(_, e)| e)
+            .collect();
+        Ok(CheckInputs {
+            broker,
+            expected,
+            bootstrap: bootstrap_servers(cluster),
+            endpoints,
+        })
+    }
+}
+
+/// What the safety and health checks of one broker need from the cluster view.
+struct CheckInputs {
+    broker: i32,
+    /// The brokers that run, which should all be registered.
+    expected: BTreeSet<i32>,
+    /// Every placed broker, for rdkafka.
+    bootstrap: String,
+    /// The running brokers, each asked for its own metadata.
+    endpoints: Vec<String>,
+}
+
+impl CheckInputs {
+    async fn state(&self, admin: &AdminCache, timeout: Duration) -> Result<ClusterState, Error> {
+        admin
+            .get(&self.bootstrap, timeout)?
+            .checked_state(&self.endpoints)
+            .await
     }
 }
 
@@ -470,17 +497,14 @@ impl Service for KafkaService {
             if level == SafetyLevel::None {
                 return result(true, "safety checks are off (level none)".into());
             }
-            let (broker, expected, bootstrap) = match inputs {
+            let inputs = match inputs {
                 Ok(inputs) => inputs,
                 Err(e) => return result(false, e),
             };
-            let state = match admin.get(&bootstrap, timeout) {
-                Ok(admin) => admin.cluster_state().await,
-                Err(e) => Err(e),
-            };
-            match state {
+            let broker = inputs.broker;
+            match inputs.state(&admin, timeout).await {
                 Ok(state) => {
-                    let verdict = safety::safe_to_stop(level, broker, &expected, &state);
+                    let verdict = safety::safe_to_stop(level, broker, &inputs.expected, &state);
                     debug!(broker, ok = verdict.ok, message = %verdict.message, "safety check");
                     result(verdict.ok, verdict.message)
                 }
@@ -498,15 +522,12 @@ impl Service for KafkaService {
             if level == SafetyLevel::None {
                 return result(true, "health checks are off (level none)".into());
             }
-            let (broker, _, bootstrap) = match inputs {
+            let inputs = match inputs {
                 Ok(inputs) => inputs,
                 Err(e) => return result(false, e),
             };
-            let state = match admin.get(&bootstrap, timeout) {
-                Ok(admin) => admin.cluster_state().await,
-                Err(e) => Err(e),
-            };
-            match state {
+            let broker = inputs.broker;
+            match inputs.state(&admin, timeout).await {
                 Ok(state) => {
                     let verdict = safety::healthy_after_restart(level, broker, &state);
                     debug!(broker, ok = verdict.ok, message = %verdict.message, "health check");
