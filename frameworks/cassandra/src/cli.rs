@@ -6,7 +6,8 @@
 //! `framework-cli` with Cassandra's [`NodeArgs`]. This module parses and
 //! maps; it does no I/O beyond finding and reading the local tarball.
 
-use scheduler_app::tarball::ServiceTarball;
+pub use scheduler_app::tarball::ServiceArtifact;
+use scheduler_app::tarball::{ArtifactFlags, ServiceTarball};
 use std::{
     path::{Path, PathBuf},
     time::Duration,
@@ -15,7 +16,6 @@ use std::{
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use framework_cli::{CliSpec, GlobalArgs, NodeCommand, NodeOptions, PlanCommand};
 use scheduler_app::SchedulerArgs;
-use scheduler_runtime::ArtifactRef;
 use serde_json::{Value, json};
 
 use crate::{config::Settings, error::Error};
@@ -112,15 +112,6 @@ pub struct CassandraArgs {
     pub cassandra_dist_dir: Option<String>,
 }
 
-/// Where agents get Cassandra from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CassandraArtifact {
-    /// A local tarball the scheduler serves.
-    Served(PathBuf),
-    /// A URL and sha256 handed to agents as they are.
-    External(ArtifactRef),
-}
-
 impl CassandraArgs {
     /// The framework settings the flags stand for, every problem at once.
     pub fn settings(&self) -> Result<Settings, Error> {
@@ -134,29 +125,7 @@ impl CassandraArgs {
         if let Err(Error::Settings(more)) = settings.validate() {
             problems.extend(more);
         }
-        if let Some(sha) = &self.cassandra_sha256
-            && !(sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()))
-        {
-            problems.push(format!(
-                "--cassandra-sha256 {sha:?} is not a sha256: give the 64 hex digits (e.g. from `sha256sum` or the .sha256 file next to the download)"
-            ));
-        }
-        if let Some(url) = &self.cassandra_url {
-            if !(url.starts_with("http://")
-                || url.starts_with("https://")
-                || url.starts_with("file://"))
-            {
-                problems.push(format!(
-                    "--cassandra-url {url:?} must be an http://, https:// or file:// URL"
-                ));
-            } else if self.cassandra_dist_dir.is_none()
-                && crate::service::distribution_dir(url).is_none()
-            {
-                problems.push(format!(
-                    "cannot tell the tarball's top directory from --cassandra-url {url}: pass --cassandra-dist-dir (e.g. apache-cassandra-5.0.9)"
-                ));
-            }
-        }
+        problems.extend(TARBALL.flag_problems(self.artifact_flags()));
         if problems.is_empty() {
             Ok(settings)
         } else {
@@ -164,26 +133,20 @@ impl CassandraArgs {
         }
     }
 
-    /// Where agents get Cassandra from: `--cassandra-url`, `--cassandra-tarball`,
-    /// or the newest tarball under `cache` (the packaging cache directory).
-    pub fn artifact(&self, cache: &Path) -> Result<CassandraArtifact, String> {
-        if let (Some(url), Some(sha256)) = (&self.cassandra_url, &self.cassandra_sha256) {
-            return Ok(CassandraArtifact::External(ArtifactRef {
-                url: url.clone(),
-                sha256: sha256.to_ascii_lowercase(),
-            }));
+    /// The artifact flags as given.
+    pub fn artifact_flags(&self) -> ArtifactFlags<'_> {
+        ArtifactFlags {
+            tarball: self.cassandra_tarball.as_deref(),
+            url: self.cassandra_url.as_deref(),
+            sha256: self.cassandra_sha256.as_deref(),
+            dist_dir: self.cassandra_dist_dir.as_deref(),
         }
-        let path = match &self.cassandra_tarball {
-            Some(path) => path.clone(),
-            None => newest_tarball(&cache.join("artifacts"))?,
-        };
-        if !path.is_file() {
-            return Err(format!(
-                "--cassandra-tarball {}: no such file; build one with `packaging/service-tarball.sh cassandra`",
-                path.display()
-            ));
-        }
-        Ok(CassandraArtifact::Served(path))
+    }
+
+    /// Where agents get Cassandra from: `--cassandra-url`, `--cassandra-tarball`, or
+    /// the newest tarball under `cache` (the packaging cache directory).
+    pub fn artifact(&self, cache: &Path) -> Result<ServiceArtifact, String> {
+        TARBALL.artifact(self.artifact_flags(), Some(cache))
     }
 }
 
@@ -312,6 +275,7 @@ pub fn contact_points(endpoints: &Value) -> Result<Vec<String>, String> {
 pub const TARBALL: ServiceTarball = ServiceTarball {
     name: "cassandra",
     title: "Cassandra",
+    example_dir: "apache-cassandra-5.0.9",
 };
 
 pub use scheduler_app::tarball::cache_dir;

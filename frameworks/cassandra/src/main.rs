@@ -8,7 +8,7 @@ use std::{process::ExitCode, sync::Arc};
 
 use cassandra_mesos::{
     CassandraService,
-    cli::{self, CassandraArtifact, Cli, Command, SchedulerCommand},
+    cli::{self, Cli, Command, SchedulerCommand},
     service::CASSANDRA_ARTIFACT,
 };
 use clap::FromArgMatches as _;
@@ -60,44 +60,21 @@ async fn scheduler(args: SchedulerCommand) -> ExitCode {
 async fn run_scheduler(args: SchedulerCommand) -> anyhow::Result<()> {
     let mut settings = args.cassandra.settings()?;
     let cache = cli::cache_dir(|name| std::env::var(name).ok());
-    let artifact = match (
-        &cache,
-        &args.cassandra.cassandra_tarball,
-        &args.cassandra.cassandra_url,
-    ) {
-        (None, None, None) => {
-            anyhow::bail!("neither MESOS_DS_CACHE nor HOME is set: pass --cassandra-tarball PATH")
-        }
-        (cache, _, _) => args
-            .cassandra
-            .artifact(cache.as_deref().unwrap_or(std::path::Path::new(".")))
-            .map_err(anyhow::Error::msg)?,
-    };
-    let (served, external) = match artifact {
-        CassandraArtifact::Served(path) => {
-            let dist = match &settings.distribution_dir {
-                Some(dist) => dist.clone(),
-                None => cli::tarball_top_dir(&path).map_err(anyhow::Error::msg)?,
-            };
-            settings.distribution_dir = Some(dist);
-            // The scheduler serves it under its file name; checked here so a
-            // wrong suffix is reported before anything starts.
-            cli::served_name(&path).map_err(anyhow::Error::msg)?;
-            tracing::info!(tarball = %path.display(), "serving Cassandra");
-            (vec![(CASSANDRA_ARTIFACT.to_owned(), path)], Vec::new())
-        }
-        CassandraArtifact::External(reference) => {
-            tracing::info!(url = %reference.url, "agents download Cassandra from a URL");
-            (Vec::new(), vec![(CASSANDRA_ARTIFACT.to_owned(), reference)])
-        }
-    };
+    let artifact = cli::TARBALL
+        .prepare(
+            args.cassandra.artifact_flags(),
+            cache.as_deref(),
+            CASSANDRA_ARTIFACT,
+        )
+        .map_err(anyhow::Error::msg)?;
+    settings.distribution_dir = artifact.dist_dir;
     let service = CassandraService::new(settings)?;
     scheduler_app::run(
         args.scheduler,
         Launch {
             service: Arc::new(service),
-            served,
-            external,
+            served: artifact.served,
+            external: artifact.external,
             settings: None,
         },
     )

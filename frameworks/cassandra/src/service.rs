@@ -9,6 +9,7 @@ use executor_protocol::{
     Artifact, Check, Command, ConfigFile, PreStop, Readiness, StopSignal, TaskDocument,
 };
 use futures::future::BoxFuture;
+use scheduler_app::tarball::distribution_dir;
 use scheduler_core::{
     constraints::parse_list,
     node::{NodeSpec, Placement, PortSpec},
@@ -174,15 +175,6 @@ pub fn first_node(cluster: &ClusterView) -> Option<&str> {
         .keys()
         .min_by_key(|id| id_key(id))
         .map(String::as_str)
-}
-
-/// The top directory of the distribution: `…/cassandra-5.0.9.tar.gz` → `cassandra-5.0.9`.
-pub fn distribution_dir(url: &str) -> Option<String> {
-    let file = url.split(['?', '#']).next()?.rsplit('/').next()?;
-    let dir = file
-        .strip_suffix(".tar.gz")
-        .or_else(|| file.strip_suffix(".tgz"))?;
-    (!dir.is_empty()).then(|| dir.to_owned())
 }
 
 /// The address `node` takes over on its first boot: where it lived before it
@@ -782,18 +774,5 @@ mod tests {
         // Relaunches on the new agent keep the flag (ignored once bootstrapped).
         let again = document(&s, &cluster, "0");
         assert_eq!(again.command, doc.command);
-    }
-
-    #[test]
-    fn distribution_directories() {
-        assert_eq!(
-            distribution_dir("http://h/a/cassandra-5.0.9.tar.gz").as_deref(),
-            Some("cassandra-5.0.9")
-        );
-        assert_eq!(
-            distribution_dir("https://h/apache-cassandra-5.0.9-bin.tgz?x=1").as_deref(),
-            Some("apache-cassandra-5.0.9-bin")
-        );
-        assert_eq!(distribution_dir("http://h/cassandra.zip"), None);
     }
 }

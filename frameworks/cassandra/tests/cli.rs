@@ -3,7 +3,7 @@
 
 use std::{path::Path, time::Duration};
 
-use cassandra_mesos::cli::{self, CassandraArtifact, Cli, Command, NodeArgs};
+use cassandra_mesos::cli::{self, Cli, Command, NodeArgs, ServiceArtifact};
 use clap::FromArgMatches;
 use framework_cli::{NodeCommand, NodeOptions, PlanCommand};
 use scheduler_app::Master;
@@ -90,12 +90,10 @@ fn a_download_url_needs_a_sha256_and_a_known_top_directory() {
     assert!(ok.cassandra.settings().is_ok());
     assert_eq!(
         ok.cassandra.artifact(Path::new("/nonexistent")),
-        Ok(CassandraArtifact::External(
-            scheduler_runtime::ArtifactRef {
-                url: "https://h/cassandra-5.0.9.tar.gz".into(),
-                sha256: sha.clone(),
-            }
-        ))
+        Ok(ServiceArtifact::External(scheduler_runtime::ArtifactRef {
+            url: "https://h/cassandra-5.0.9.tar.gz".into(),
+            sha256: sha.clone(),
+        }))
     );
     let bad = scheduler(&[
         "--master",
@@ -106,8 +104,11 @@ fn a_download_url_needs_a_sha256_and_a_known_top_directory() {
         "xyz",
     ]);
     let err = bad.cassandra.settings().expect_err("bad").to_string();
-    assert!(err.contains("is not a sha256"), "{err}");
-    assert!(err.contains("must be an http://"), "{err}");
+    assert!(err.contains("is not a SHA-256 digest"), "{err}");
+    assert!(
+        err.contains("--cassandra-url: scheme \"ftp\" is not supported"),
+        "{err}"
+    );
     let unnamed = scheduler(&[
         "--master",
         "local",

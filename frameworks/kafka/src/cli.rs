@@ -7,7 +7,8 @@
 //! brokers themselves through rdkafka. This module parses and maps; it does
 //! no I/O beyond finding and reading the local Kafka tarball.
 
-use scheduler_app::tarball::ServiceTarball;
+pub use scheduler_app::tarball::ServiceArtifact;
+use scheduler_app::tarball::{ArtifactFlags, ServiceTarball};
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -18,7 +19,6 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use comfy_table::{Table, presets};
 use framework_cli::{CliSpec, GlobalArgs, NodeCommand, NodeOptions, PlanCommand};
 use scheduler_app::SchedulerArgs;
-use scheduler_runtime::ArtifactRef;
 use serde_json::{Value, json};
 
 use crate::{
@@ -146,15 +146,6 @@ fn parse_safety(text: &str) -> Result<SafetyLevel, String> {
     text.parse()
 }
 
-/// Where agents get Kafka from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KafkaArtifact {
-    /// A local tarball the scheduler serves.
-    Served(PathBuf),
-    /// A URL and sha256 handed to agents as they are.
-    External(ArtifactRef),
-}
-
 impl KafkaArgs {
     /// The framework settings the flags stand for, every problem at once.
     pub fn settings(&self) -> Result<Settings, Error> {
@@ -189,29 +180,7 @@ impl KafkaArgs {
         if let Err(Error::Settings(more)) = settings.validate() {
             problems.extend(more);
         }
-        if let Some(sha) = &self.kafka_sha256
-            && !(sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()))
-        {
-            problems.push(format!(
-                "--kafka-sha256 {sha:?} is not a sha256: give the 64 hex digits (e.g. from `sha256sum` or the .sha512/.sha256 file next to the download)"
-            ));
-        }
-        if let Some(url) = &self.kafka_url {
-            if !(url.starts_with("http://")
-                || url.starts_with("https://")
-                || url.starts_with("file://"))
-            {
-                problems.push(format!(
-                    "--kafka-url {url:?} must be an http://, https:// or file:// URL"
-                ));
-            } else if self.kafka_dist_dir.is_none()
-                && crate::service::distribution_dir(url).is_none()
-            {
-                problems.push(format!(
-                    "cannot tell the tarball's top directory from --kafka-url {url}: pass --kafka-dist-dir (e.g. kafka_2.13-3.9.2)"
-                ));
-            }
-        }
+        problems.extend(TARBALL.flag_problems(self.artifact_flags()));
         if problems.is_empty() {
             Ok(settings)
         } else {
@@ -219,26 +188,20 @@ impl KafkaArgs {
         }
     }
 
-    /// Where agents get Kafka from: `--kafka-url`, `--kafka-tarball`, or the
-    /// newest tarball under `cache` (the packaging cache directory).
-    pub fn artifact(&self, cache: &Path) -> Result<KafkaArtifact, String> {
-        if let (Some(url), Some(sha256)) = (&self.kafka_url, &self.kafka_sha256) {
-            return Ok(KafkaArtifact::External(ArtifactRef {
-                url: url.clone(),
-                sha256: sha256.to_ascii_lowercase(),
-            }));
+    /// The artifact flags as given.
+    pub fn artifact_flags(&self) -> ArtifactFlags<'_> {
+        ArtifactFlags {
+            tarball: self.kafka_tarball.as_deref(),
+            url: self.kafka_url.as_deref(),
+            sha256: self.kafka_sha256.as_deref(),
+            dist_dir: self.kafka_dist_dir.as_deref(),
         }
-        let path = match &self.kafka_tarball {
-            Some(path) => path.clone(),
-            None => newest_tarball(&cache.join("artifacts"))?,
-        };
-        if !path.is_file() {
-            return Err(format!(
-                "--kafka-tarball {}: no such file; build one with `packaging/service-tarball.sh kafka`",
-                path.display()
-            ));
-        }
-        Ok(KafkaArtifact::Served(path))
+    }
+
+    /// Where agents get Kafka from: `--kafka-url`, `--kafka-tarball`, or
+    /// the newest tarball under `cache` (the packaging cache directory).
+    pub fn artifact(&self, cache: &Path) -> Result<ServiceArtifact, String> {
+        TARBALL.artifact(self.artifact_flags(), Some(cache))
     }
 }
 
@@ -582,6 +545,7 @@ pub fn cluster_summary(state: &ClusterState, controller: Option<i32>) -> String 
 pub const TARBALL: ServiceTarball = ServiceTarball {
     name: "kafka",
     title: "Kafka",
+    example_dir: "kafka_2.13-3.9.2",
 };
 
 pub use scheduler_app::tarball::cache_dir;

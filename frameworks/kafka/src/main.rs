@@ -10,7 +10,7 @@ use clap::FromArgMatches as _;
 use framework_cli::{CliCommand, CliError, Context, NodeCommand};
 use kafka_mesos::{
     KafkaAdmin, KafkaService,
-    cli::{self, BrokerOptions, Cli, Command, KafkaArtifact, SchedulerCommand, TopicCommand},
+    cli::{self, BrokerOptions, Cli, Command, SchedulerCommand, TopicCommand},
     service::KAFKA_ARTIFACT,
 };
 use scheduler_app::Launch;
@@ -81,35 +81,23 @@ async fn scheduler(args: SchedulerCommand) -> ExitCode {
 
 async fn run_scheduler(args: SchedulerCommand) -> anyhow::Result<()> {
     let mut settings = args.kafka.settings()?;
-    let cache = cli::cache_dir(|name| std::env::var(name).ok()).ok_or_else(|| {
-        anyhow::anyhow!("neither MESOS_DS_CACHE nor HOME is set: pass --kafka-tarball PATH")
-    })?;
-    let (served, external) = match args.kafka.artifact(&cache).map_err(anyhow::Error::msg)? {
-        KafkaArtifact::Served(path) => {
-            let dist = match &settings.distribution_dir {
-                Some(dist) => dist.clone(),
-                None => cli::tarball_top_dir(&path).map_err(anyhow::Error::msg)?,
-            };
-            settings.distribution_dir = Some(dist.clone());
-            // The scheduler serves it under its file name; checked here so a
-            // wrong suffix is reported before anything starts.
-            cli::served_name(&path).map_err(anyhow::Error::msg)?;
-            tracing::info!(tarball = %path.display(), "serving Kafka");
-            (vec![(KAFKA_ARTIFACT.to_owned(), path)], Vec::new())
-        }
-        KafkaArtifact::External(reference) => {
-            tracing::info!(url = %reference.url, "agents download Kafka from a URL");
-            (Vec::new(), vec![(KAFKA_ARTIFACT.to_owned(), reference)])
-        }
-    };
+    let cache = cli::cache_dir(|name| std::env::var(name).ok());
+    let artifact = cli::TARBALL
+        .prepare(
+            args.kafka.artifact_flags(),
+            cache.as_deref(),
+            KAFKA_ARTIFACT,
+        )
+        .map_err(anyhow::Error::msg)?;
+    settings.distribution_dir = artifact.dist_dir;
     let first_start = cli::first_start_settings(&settings);
     let service = KafkaService::new(settings)?;
     scheduler_app::run(
         args.scheduler,
         Launch {
             service: Arc::new(service),
-            served,
-            external,
+            served: artifact.served,
+            external: artifact.external,
             settings: first_start,
         },
     )

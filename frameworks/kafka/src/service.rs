@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use executor_protocol::{Artifact, Check, Command, ConfigFile, Readiness, TaskDocument};
 use futures::future::BoxFuture;
+use scheduler_app::tarball::distribution_dir;
 use scheduler_core::{
     constraints::parse_list,
     node::{NodeSpec, PortSpec},
@@ -148,15 +149,6 @@ fn peers(cluster: &ClusterView, except: &str) -> Vec<(String, BrokerConfig)> {
             ))
         })
         .collect()
-}
-
-/// The top directory of the distribution: `…/kafka_2.13-3.9.2.tgz` → `kafka_2.13-3.9.2`.
-pub fn distribution_dir(url: &str) -> Option<String> {
-    let file = url.split(['?', '#']).next()?.rsplit('/').next()?;
-    let dir = file
-        .strip_suffix(".tar.gz")
-        .or_else(|| file.strip_suffix(".tgz"))?;
-    (!dir.is_empty()).then(|| dir.to_owned())
 }
 
 impl KafkaService {
@@ -834,19 +826,6 @@ mod tests {
             json!("127.0.0.1:31000,127.0.0.1:31002,127.0.0.3:31004")
         );
         assert_eq!(endpoints["cluster_id"], json!(cluster_id));
-    }
-
-    #[test]
-    fn distribution_directories() {
-        assert_eq!(
-            distribution_dir("http://h/a/kafka-3.9.2.tar.gz").as_deref(),
-            Some("kafka-3.9.2")
-        );
-        assert_eq!(
-            distribution_dir("https://h/kafka_2.13-3.9.2.tgz?x=1").as_deref(),
-            Some("kafka_2.13-3.9.2")
-        );
-        assert_eq!(distribution_dir("http://h/kafka.zip"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use clap::FromArgMatches;
 use framework_cli::{CliCommand, NodeCommand, NodeOptions, PlanCommand, build_config};
 use kafka_mesos::{
     BrokerConfig, LogLevel, Mode, SafetyLevel,
-    cli::{self, BrokerOptions, Cli, Command, KafkaArtifact, ModeArg, TopicCommand},
+    cli::{self, BrokerOptions, Cli, Command, ModeArg, ServiceArtifact, TopicCommand},
     safety::{ClusterState, PartitionState, TopicState},
 };
 use scheduler_app::Master;
@@ -200,7 +200,7 @@ fn a_download_url_needs_a_real_sha256_and_a_known_top_directory() {
     good.kafka.settings().expect("valid");
     assert_eq!(
         good.kafka.artifact(Path::new("/nonexistent")),
-        Ok(KafkaArtifact::External(scheduler_runtime::ArtifactRef {
+        Ok(ServiceArtifact::External(scheduler_runtime::ArtifactRef {
             url: "https://downloads.apache.org/kafka/3.9.2/kafka_2.13-3.9.2.tgz".into(),
             sha256: sha.clone(),
         }))
@@ -220,7 +220,7 @@ fn a_download_url_needs_a_real_sha256_and_a_known_top_directory() {
     .settings()
     .expect_err("three problems")
     .to_string();
-    for want in ["is not a sha256", "--kafka-dist-dir", "quorum size"] {
+    for want in ["is not a SHA-256 digest", "--kafka-dist-dir", "quorum size"] {
         assert!(bad.contains(want), "{want:?} not in {bad}");
     }
 }
@@ -262,7 +262,7 @@ fn the_default_tarball_is_the_newest_in_the_cache() {
     write_tarball(&artifacts.join("kafka-3.10.0.tar.gz"), "kafka-3.10.0");
     write_tarball(&artifacts.join("zookeeper-3.9.5.tar.gz"), "zookeeper-3.9.5");
     std::fs::write(artifacts.join("kafka-9.9.9.tar.gz.sha256"), "x").expect("write");
-    let Ok(KafkaArtifact::Served(path)) = default.kafka.artifact(cache.path()) else {
+    let Ok(ServiceArtifact::Served(path)) = default.kafka.artifact(cache.path()) else {
         panic!("expected a served tarball");
     };
     assert_eq!(path, artifacts.join("kafka-3.10.0.tar.gz"));

@@ -7,7 +7,8 @@
 //! [`ServerOptions`]. This module parses and maps; it does no I/O beyond
 //! finding and reading the local tarball.
 
-use scheduler_app::tarball::ServiceTarball;
+pub use scheduler_app::tarball::ServiceArtifact;
+use scheduler_app::tarball::{ArtifactFlags, ServiceTarball};
 use std::{
     path::{Path, PathBuf},
     time::Duration,
@@ -16,7 +17,6 @@ use std::{
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use framework_cli::{CliSpec, GlobalArgs, NodeCommand, NodeOptions, PlanCommand};
 use scheduler_app::SchedulerArgs;
-use scheduler_runtime::ArtifactRef;
 use serde_json::{Value, json};
 
 use crate::{
@@ -123,15 +123,6 @@ pub struct ZooKeeperArgs {
     pub zookeeper_dist_dir: Option<String>,
 }
 
-/// Where agents get ZooKeeper from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ZooKeeperArtifact {
-    /// A local tarball the scheduler serves.
-    Served(PathBuf),
-    /// A URL and sha256 handed to agents as they are.
-    External(ArtifactRef),
-}
-
 impl ZooKeeperArgs {
     /// The framework settings the flags stand for, every problem at once.
     pub fn settings(&self) -> Result<Settings, Error> {
@@ -147,29 +138,7 @@ impl ZooKeeperArgs {
             Err(Error::Settings(p)) => p,
             Err(other) => vec![other.to_string()],
         };
-        if let Some(sha) = &self.zookeeper_sha256
-            && !(sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()))
-        {
-            problems.push(format!(
-                "--zookeeper-sha256 {sha:?} is not a sha256: give the 64 hex digits (e.g. from `sha256sum`)"
-            ));
-        }
-        if let Some(url) = &self.zookeeper_url {
-            if !(url.starts_with("http://")
-                || url.starts_with("https://")
-                || url.starts_with("file://"))
-            {
-                problems.push(format!(
-                    "--zookeeper-url {url:?} must be an http://, https:// or file:// URL"
-                ));
-            } else if self.zookeeper_dist_dir.is_none()
-                && crate::service::distribution_dir(url).is_none()
-            {
-                problems.push(format!(
-                    "cannot tell the tarball's top directory from --zookeeper-url {url}: pass --zookeeper-dist-dir (e.g. apache-zookeeper-3.9.5-bin)"
-                ));
-            }
-        }
+        problems.extend(TARBALL.flag_problems(self.artifact_flags()));
         if problems.is_empty() {
             Ok(settings)
         } else {
@@ -177,36 +146,20 @@ impl ZooKeeperArgs {
         }
     }
 
-    /// Where agents get ZooKeeper from: `--zookeeper-url`, `--zookeeper-tarball`,
-    /// or the newest tarball under `cache` (the packaging cache directory).
-    pub fn artifact(&self, cache: &Path) -> Result<ZooKeeperArtifact, String> {
-        if let (Some(url), Some(sha256)) = (&self.zookeeper_url, &self.zookeeper_sha256) {
-            return Ok(ZooKeeperArtifact::External(ArtifactRef {
-                url: url.clone(),
-                sha256: sha256.to_ascii_lowercase(),
-            }));
+    /// The artifact flags as given.
+    pub fn artifact_flags(&self) -> ArtifactFlags<'_> {
+        ArtifactFlags {
+            tarball: self.zookeeper_tarball.as_deref(),
+            url: self.zookeeper_url.as_deref(),
+            sha256: self.zookeeper_sha256.as_deref(),
+            dist_dir: self.zookeeper_dist_dir.as_deref(),
         }
-        let path = match &self.zookeeper_tarball {
-            Some(path) => path.clone(),
-            None => newest_tarball(&cache.join("artifacts"))?,
-        };
-        if !path.is_file() {
-            return Err(format!(
-                "--zookeeper-tarball {}: no such file; build one with `packaging/service-tarball.sh zookeeper`",
-                path.display()
-            ));
-        }
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if !(name.ends_with(".tar.gz") || name.ends_with(".tgz")) {
-            return Err(format!(
-                "--zookeeper-tarball {}: the file name must end in .tar.gz or .tgz (a gzipped tar of the ZooKeeper distribution)",
-                path.display()
-            ));
-        }
-        Ok(ZooKeeperArtifact::Served(path))
+    }
+
+    /// Where agents get ZooKeeper from: `--zookeeper-url`, `--zookeeper-tarball`, or
+    /// the newest tarball under `cache` (the packaging cache directory).
+    pub fn artifact(&self, cache: &Path) -> Result<ServiceArtifact, String> {
+        TARBALL.artifact(self.artifact_flags(), Some(cache))
     }
 }
 
@@ -305,6 +258,7 @@ impl NodeOptions for ServerOptions {
 pub const TARBALL: ServiceTarball = ServiceTarball {
     name: "zookeeper",
     title: "ZooKeeper",
+    example_dir: "apache-zookeeper-3.9.5-bin",
 };
 
 pub use scheduler_app::tarball::cache_dir;

@@ -10,7 +10,7 @@ use framework_cli::{CliCommand, Context};
 use scheduler_app::Launch;
 use zookeeper_mesos::{
     ZooKeeperService,
-    cli::{self, Cli, Command, SchedulerCommand, ZooKeeperArtifact},
+    cli::{self, Cli, Command, SchedulerCommand},
     service::ZOOKEEPER_ARTIFACT,
 };
 
@@ -58,34 +58,22 @@ async fn scheduler(args: SchedulerCommand) -> ExitCode {
 
 async fn run_scheduler(args: SchedulerCommand) -> anyhow::Result<()> {
     let mut settings = args.zookeeper.settings()?;
-    let cache = cli::cache_dir(|name| std::env::var(name).ok()).ok_or_else(|| {
-        anyhow::anyhow!("neither MESOS_DS_CACHE nor HOME is set: pass --zookeeper-tarball PATH")
-    })?;
-    let (served, external) = match args
-        .zookeeper
-        .artifact(&cache)
-        .map_err(anyhow::Error::msg)?
-    {
-        ZooKeeperArtifact::Served(path) => {
-            if settings.distribution_dir.is_none() {
-                settings.distribution_dir =
-                    Some(cli::tarball_top_dir(&path).map_err(anyhow::Error::msg)?);
-            }
-            tracing::info!(tarball = %path.display(), "serving ZooKeeper");
-            (vec![(ZOOKEEPER_ARTIFACT.to_owned(), path)], Vec::new())
-        }
-        ZooKeeperArtifact::External(reference) => {
-            tracing::info!(url = %reference.url, "agents download ZooKeeper from a URL");
-            (Vec::new(), vec![(ZOOKEEPER_ARTIFACT.to_owned(), reference)])
-        }
-    };
+    let cache = cli::cache_dir(|name| std::env::var(name).ok());
+    let artifact = cli::TARBALL
+        .prepare(
+            args.zookeeper.artifact_flags(),
+            cache.as_deref(),
+            ZOOKEEPER_ARTIFACT,
+        )
+        .map_err(anyhow::Error::msg)?;
+    settings.distribution_dir = artifact.dist_dir;
     let service = ZooKeeperService::new(settings)?;
     scheduler_app::run(
         args.scheduler,
         Launch {
             service: Arc::new(service),
-            served,
-            external,
+            served: artifact.served,
+            external: artifact.external,
             settings: Some(cli::first_start_settings()),
         },
     )

@@ -8,6 +8,7 @@ use std::{
 
 use executor_protocol::{Artifact, Check, Command, ConfigFile, Readiness, TaskDocument};
 use futures::future::BoxFuture;
+use scheduler_app::tarball::distribution_dir;
 use scheduler_core::{
     constraints::parse_list,
     node::{NodeSpec, PortSpec},
@@ -107,15 +108,6 @@ pub fn connect_string(members: &[Member]) -> String {
         .map(Member::client_endpoint)
         .collect::<Vec<_>>()
         .join(",")
-}
-
-/// The top directory of the distribution: `…/zookeeper-3.9.5.tar.gz` → `zookeeper-3.9.5`.
-pub fn distribution_dir(url: &str) -> Option<String> {
-    let file = url.split(['?', '#']).next()?.rsplit('/').next()?;
-    let dir = file
-        .strip_suffix(".tar.gz")
-        .or_else(|| file.strip_suffix(".tgz"))?;
-    (!dir.is_empty()).then(|| dir.to_owned())
 }
 
 fn now_ms() -> u64 {
@@ -909,18 +901,5 @@ mod tests {
             )
             .expect_err("bad");
         assert_eq!(err.len(), 2, "{err:?}");
-    }
-
-    #[test]
-    fn distribution_directories() {
-        assert_eq!(
-            distribution_dir("http://h/a/zookeeper-3.9.5.tar.gz").as_deref(),
-            Some("zookeeper-3.9.5")
-        );
-        assert_eq!(
-            distribution_dir("https://h/apache-zookeeper-3.9.5-bin.tar.gz?x").as_deref(),
-            Some("apache-zookeeper-3.9.5-bin")
-        );
-        assert_eq!(distribution_dir("http://h/zk.zip"), None);
     }
 }

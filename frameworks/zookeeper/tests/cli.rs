@@ -5,7 +5,7 @@
 use clap::FromArgMatches as _;
 use framework_cli::{NodeCommand, NodeOptions as _};
 use serde_json::json;
-use zookeeper_mesos::cli::{self, Cli, Command, ZooKeeperArtifact};
+use zookeeper_mesos::cli::{self, Cli, Command, ServiceArtifact};
 
 fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
     let mut all = vec!["zookeeper-mesos"];
@@ -124,7 +124,7 @@ fn an_external_url_is_handed_to_agents_as_is() {
         .zookeeper
         .artifact(std::path::Path::new("/nonexistent"))
     {
-        Ok(ZooKeeperArtifact::External(reference)) => assert_eq!(reference.sha256, sha),
+        Ok(ServiceArtifact::External(reference)) => assert_eq!(reference.sha256, sha),
         other => panic!("external artifact expected: {other:?}"),
     }
 }
