@@ -7,10 +7,6 @@
 # its own process (mesos-local), with release binaries and the real executor.
 #
 #   scripts/bench-scheduler.sh [NODES]      (default 300)
-#
-# On a two-core machine the local cluster itself does not keep up with 300
-# nodes (its process saturates a core and executors miss the one-minute
-# registration timeout); run it with fewer nodes there, e.g. 100.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -96,14 +96,36 @@ fn items_of(r: &Resource) -> Vec<String> {
     r.set.as_ref().map(|s| s.item.clone()).unwrap_or_default()
 }
 
-/// The resource with its quantity removed: two resources with equal shapes can be merged.
-fn shape(r: &Resource) -> Resource {
-    Resource {
-        scalar: None,
-        ranges: None,
-        set: None,
-        ..r.clone()
-    }
+/// Whether `a` and `b` differ at most in their quantity, so that they can be
+/// merged. Every field is named, so a field added to `Resource` must be
+/// placed here; nothing is cloned, as this runs for every pair of resources
+/// an agent's bookkeeping compares.
+fn same_shape(a: &Resource, b: &Resource) -> bool {
+    let Resource {
+        name,
+        r#type,
+        scalar: _,
+        ranges: _,
+        set: _,
+        role,
+        disk,
+        reservation,
+        revocable,
+        shared,
+        allocation_info,
+        provider_id,
+        reservations,
+    } = a;
+    *name == b.name
+        && *r#type == b.r#type
+        && *role == b.role
+        && *disk == b.disk
+        && *reservation == b.reservation
+        && *revocable == b.revocable
+        && *shared == b.shared
+        && *allocation_info == b.allocation_info
+        && *provider_id == b.provider_id
+        && *reservations == b.reservations
 }
 
 /// True for a disk resource carrying a persistent volume.
@@ -213,11 +235,10 @@ impl Resources {
             return;
         }
         if !is_persistent_volume(&r) {
-            let key = shape(&r);
             if let Some(existing) = self
                 .0
                 .iter_mut()
-                .find(|e| !is_persistent_volume(e) && shape(e) == key)
+                .find(|e| !is_persistent_volume(e) && same_shape(e, &r))
             {
                 merge_into(existing, &r);
                 return;
@@ -249,10 +270,9 @@ impl Resources {
         if is_persistent_volume(&r) {
             return self.0.contains(&r);
         }
-        let key = shape(&r);
         self.0
             .iter()
-            .filter(|e| !is_persistent_volume(e) && shape(e) == key)
+            .filter(|e| !is_persistent_volume(e) && same_shape(e, &r))
             .any(|e| value_contains(e, &r))
     }
 
@@ -277,11 +297,10 @@ impl Resources {
             }
             return;
         }
-        let key = shape(&r);
         if let Some(pos) = self
             .0
             .iter()
-            .position(|e| !is_persistent_volume(e) && shape(e) == key)
+            .position(|e| !is_persistent_volume(e) && same_shape(e, &r))
         {
             let existing = &mut self.0[pos];
             subtract_value(existing, &r);

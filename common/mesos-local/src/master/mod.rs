@@ -170,12 +170,6 @@ pub struct Task {
     pub unreachable_time: Option<f64>,
 }
 
-impl Task {
-    fn resources(&self) -> Resources {
-        Resources::from_list(&self.info.resources)
-    }
-}
-
 /// True for terminal task states (TASK_LOST included, as Mesos counts it).
 pub fn is_terminal(state: TaskState) -> bool {
     matches!(
@@ -1524,15 +1518,8 @@ impl Master {
 
     fn used_by(&self, framework: &Framework, agent_id: &str) -> Resources {
         let mut used = Resources::new();
-        for task in framework.tasks.values() {
-            if task.agent_id == agent_id && !is_terminal(task.state) {
-                used.add_all(&task.resources());
-            }
-        }
-        for ((a, _), (_, res)) in &framework.executors {
-            if a == agent_id {
-                used.add_all(res);
-            }
+        for r in used_resources(framework, |a| a == agent_id) {
+            used.add(r);
         }
         used
     }
@@ -1546,26 +1533,21 @@ impl Master {
         offered
     }
 
+    /// The framework's dominant share: the largest fraction of the cluster's
+    /// cpus, mem or disk its tasks and executors use or it is offered.
     fn share(&self, framework: &Framework) -> f64 {
-        let mut total = Resources::new();
-        let mut mine = Resources::new();
-        for agent in self.agents.values() {
-            total.add_all(&agent.total);
-            mine.add_all(&self.used_by(framework, &agent.id));
-        }
-        for offer in self
+        let total = dominant_sums(self.agents.values().flat_map(|a| a.total.iter()));
+        let used = used_resources(framework, |a| self.agents.contains_key(a));
+        let offered = self
             .offers
             .values()
             .filter(|o| o.framework_id == framework.id)
-        {
-            mine.add_all(&offer.resources);
-        }
-        ["cpus", "mem", "disk"]
+            .flat_map(|o| o.resources.iter());
+        let mine = dominant_sums(used.chain(offered));
+        total
             .iter()
-            .map(|n| {
-                let t = total.scalar(n);
-                if t > 0.0 { mine.scalar(n) / t } else { 0.0 }
-            })
+            .zip(mine)
+            .map(|(t, m)| if *t > 0.0 { m / t } else { 0.0 })
             .fold(0.0, f64::max)
     }
 
@@ -1701,6 +1683,37 @@ impl Master {
 }
 
 /// Mesos' default `--min_allocatable_resources=cpus:0.01|mem:32`.
+/// Resources of the framework's live tasks and its executors on agents for
+/// which `on` holds.
+fn used_resources<'a>(
+    framework: &'a Framework,
+    on: impl Fn(&str) -> bool + Copy + 'a,
+) -> impl Iterator<Item = &'a v1::Resource> + 'a {
+    let tasks = framework
+        .tasks
+        .values()
+        .filter(move |t| on(&t.agent_id) && !is_terminal(t.state))
+        .flat_map(|t| t.info.resources.iter());
+    let executors = framework
+        .executors
+        .iter()
+        .filter(move |((agent, _), _)| on(agent))
+        .flat_map(|(_, (_, res))| res.iter());
+    tasks.chain(executors)
+}
+
+/// Sums of the scalar cpus, mem and disk among `resources`.
+fn dominant_sums<'a>(resources: impl Iterator<Item = &'a v1::Resource>) -> [f64; 3] {
+    let mut sums = [0.0; 3];
+    for r in resources {
+        let at = ["cpus", "mem", "disk"].iter().position(|n| *n == r.name);
+        if let (Some(at), Some(scalar)) = (at, &r.scalar) {
+            sums[at] += scalar.value;
+        }
+    }
+    sums
+}
+
 fn min_allocatable(resources: &Resources) -> bool {
     resources.scalar("cpus") >= 0.01 || resources.scalar("mem") >= 32.0
 }
