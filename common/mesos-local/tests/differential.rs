@@ -103,13 +103,25 @@ async fn scenario(base: &str, content_type: ContentType) -> anyhow::Result<Vec<S
 async fn steps(base: &str, content_type: ContentType, t: &mut Vec<String>) -> anyhow::Result<()> {
     let mut s = Sched::subscribe(base, framework(NAME, ROLE, true), content_type).await?;
     t.push("SUBSCRIBED".into());
-    let first = s
-        .next_within(DEADLINE)
-        .await
-        .context("an event after SUBSCRIBED")?;
-    t.push(format!("then {}", kind(&first)));
-
-    let offers = s.offers().await?;
+    // Real Mesos sends the first HEARTBEAT and the first OFFERS from different
+    // actors, so either may come first: the transcript records that both
+    // come, not in which order.
+    let mut heartbeat = false;
+    let mut offers = Vec::new();
+    while !heartbeat || offers.is_empty() {
+        let event = s
+            .next_within(DEADLINE)
+            .await
+            .context("a HEARTBEAT and OFFERS after SUBSCRIBED")?;
+        match kind(&event).as_str() {
+            "HEARTBEAT" => heartbeat = true,
+            "OFFERS" if offers.is_empty() => {
+                offers = event.offers.map(|o| o.offers).unwrap_or_default();
+            }
+            other => t.push(format!("unexpected {other} after SUBSCRIBED")),
+        }
+    }
+    t.push("then a HEARTBEAT and OFFERS".into());
     t.push(format!("first offers: {}", offers.len()));
     t.extend(shape(&offers));
     let agent: AgentId = offers[0].agent_id.clone();
