@@ -275,7 +275,7 @@ impl KafkaAdmin {
         let answers = futures::future::join_all(
             endpoints
                 .iter()
-                .map(|e| protocol::metadata(e, self.timeout)),
+                .map(|e| protocol::metadata(e, true, self.timeout)),
         )
         .await;
         let views = answers

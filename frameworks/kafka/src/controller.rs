@@ -37,7 +37,7 @@ pub async fn active_controller(
             let answer = protocol::describe_quorum(endpoint, timeout).await;
             ("DescribeQuorum", answer.map(|r| quorum_leader(&r)))
         } else {
-            let answer = protocol::metadata(endpoint, timeout).await;
+            let answer = protocol::metadata(endpoint, false, timeout).await;
             ("Metadata", answer.map(|r| Ok(r.controller_id.0)))
         };
         let reason = match answer {

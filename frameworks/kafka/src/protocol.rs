@@ -107,10 +107,12 @@ pub async fn exchange<R: Request>(
     decode::<R>(body, version).map_err(fail)
 }
 
-/// `Metadata` for every topic, as one broker's cache holds it.
-pub async fn metadata(endpoint: &str, timeout: Duration) -> Result<MetadataResponse> {
+/// `Metadata` as one broker's cache holds it: brokers and controller, and
+/// with `topics` every topic too.
+pub async fn metadata(endpoint: &str, topics: bool, timeout: Duration) -> Result<MetadataResponse> {
+    // No list asks for every topic; an empty list for none.
     let request = MetadataRequest::default()
-        .with_topics(None)
+        .with_topics((!topics).then(Vec::new))
         .with_allow_auto_topic_creation(false);
     exchange(endpoint, "Metadata", &request, METADATA_VERSION, timeout).await
 }

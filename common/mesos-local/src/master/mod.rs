@@ -1682,7 +1682,6 @@ impl Master {
     }
 }
 
-/// Mesos' default `--min_allocatable_resources=cpus:0.01|mem:32`.
 /// Resources of the framework's live tasks and its executors on agents for
 /// which `on` holds.
 fn used_resources<'a>(
@@ -1714,6 +1713,7 @@ fn dominant_sums<'a>(resources: impl Iterator<Item = &'a v1::Resource>) -> [f64;
     sums
 }
 
+/// Mesos' default `--min_allocatable_resources=cpus:0.01|mem:32`.
 fn min_allocatable(resources: &Resources) -> bool {
     resources.scalar("cpus") >= 0.01 || resources.scalar("mem") >= 32.0
 }
