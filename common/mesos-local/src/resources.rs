@@ -913,6 +913,28 @@ mod tests {
     }
 
     #[test]
+    fn only_the_quantity_may_differ_for_a_merge() {
+        let plain = scalar("cpus", 1.0);
+        let mut allocated = plain.clone();
+        allocated.allocation_info = Some(mesos_proto::v1::resource::AllocationInfo {
+            role: Some("r".into()),
+        });
+        let mut revocable = plain.clone();
+        revocable.revocable = Some(mesos_proto::v1::resource::RevocableInfo {});
+        let mut bag = Resources::from_list(&[
+            plain.clone(),
+            scalar("cpus", 2.0),
+            allocated.clone(),
+            revocable.clone(),
+        ]);
+        assert_eq!(bag.as_slice().len(), 3, "{bag:?}");
+        assert_eq!(bag.scalar("cpus"), 5.0);
+        bag.subtract_one(&allocated);
+        assert!(!bag.contains_one(&allocated));
+        assert!(bag.contains_one(&scalar("cpus", 3.0)) && bag.contains_one(&revocable));
+    }
+
+    #[test]
     fn reservations_with_different_labels_stay_apart() {
         let a = dynamic(scalar("cpus", 1.0), "r", "p");
         let mut b = a.clone();
